@@ -1,0 +1,1 @@
+"""chartlib: drifting fields, chart transport and the measurements behind the book."""

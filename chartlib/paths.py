@@ -1,0 +1,37 @@
+"""Where the book writes things: the build folder, the metrics JSON, the run cache."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_dir() -> Path:
+    """``_build`` at the repository root, or ``$CHARTLIB_BUILD_DIR``."""
+    return Path(os.environ.get("CHARTLIB_BUILD_DIR", ROOT / "_build"))
+
+
+def cache_dir() -> Path:
+    """The run cache: ``.cache/runs`` at the repository root, or ``$CHARTLIB_CACHE_DIR``."""
+    return Path(os.environ.get("CHARTLIB_CACHE_DIR", ROOT / ".cache" / "runs"))
+
+
+def _clean(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_metrics(stem: str, metrics: dict) -> Path:
+    """Write one notebook's measurements to ``_build/metrics/<stem>.json`` and return the path."""
+    out = build_dir() / "metrics" / f"{stem}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_clean(metrics), indent=1, sort_keys=True))
+    return out
