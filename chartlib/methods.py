@@ -1,4 +1,4 @@
-"""Training methods: plain drifting, chart transport and the flow-matching baseline.
+"""Training methods: plain drifting, chart transport (deterministic or stochastic) and flow matching.
 
 Each method has one frozen dataclass config and one ``train_*`` function that returns a ``Run``:
 snapshots of its samples over training (for the sliders), a loss history, a final evaluation
@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .data import Bimodal, seeded
+from .data import Bimodal, SurfaceMixture, seeded
 from .drift import drift_field, drift_loss
 from .nets import Shifted, TimeMLP, mlp, pick_device
 
@@ -87,7 +87,7 @@ class DriftConfig:
 class ChartConfig:
     """Chart transport: an autoencoder whose data latents are drifted onto N(0, I)."""
 
-    data: Bimodal = Bimodal()
+    data: Bimodal | SurfaceMixture = Bimodal()
     schedule: Schedule = Schedule()
     temperatures: tuple[float, ...] = (0.05,)
     scale_free: bool = False
@@ -103,6 +103,42 @@ class ChartConfig:
         if self.latent_offset is not None:
             _check("latent_offset", len(self.latent_offset) == self.latent_dim, self.latent_offset,
                    f"None or a tuple of latent_dim = {self.latent_dim} numbers")
+
+
+@dataclass(frozen=True)
+class StochasticChartConfig(ChartConfig):
+    """Stochastic chart: the encoder gives a mean and a log-scale, a point's latent is a random
+    point of its fiber z = mu + sigma * eps, and the fibers are drifted onto N(0, I).
+
+    ``field`` picks what pushes the fibers: ``"kernel"`` is the drifting field towards prior
+    samples (``temperatures``, ``scale_free`` as for ChartConfig); ``"critic"`` is the latent score
+    critic: a small MLP s(z) fitted by denoising score matching to the current latents at noise
+    level ``critic_noise`` (``critic_steps`` Adam steps per training step), giving
+    V(z) = -z / (1 + critic_noise^2) - s(z).  ``init_log_scale`` is the log of the fresh encoder's
+    sigma.  The critic at noise 0.2 with 1 step per iteration lets sigma collapse (see the book).
+    """
+
+    drift_weight: float = 3.0
+    field: str = "critic"
+    critic_noise: float = 0.5
+    critic_steps: int = 5
+    critic_width: int = 64
+    critic_depth: int = 2
+    critic_lr: float = 1e-3
+    init_log_scale: float = -1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check("field", self.field in ("kernel", "critic"), self.field, "one of 'kernel', 'critic'")
+        _check("critic_noise", self.critic_noise > 0, self.critic_noise, "> 0")
+        _check("critic_steps", isinstance(self.critic_steps, int) and self.critic_steps >= 1,
+               self.critic_steps, "an integer >= 1")
+        _check("critic_width", isinstance(self.critic_width, int) and self.critic_width >= 1,
+               self.critic_width, "an integer >= 1")
+        _check("critic_depth", isinstance(self.critic_depth, int) and self.critic_depth >= 1,
+               self.critic_depth, "an integer >= 1")
+        _check("critic_lr", self.critic_lr > 0, self.critic_lr, "> 0")
+        _check("init_log_scale", -10 <= self.init_log_scale <= 3, self.init_log_scale, "between -10 and 3")
 
 
 @dataclass(frozen=True)
@@ -275,6 +311,99 @@ def train_chart(cfg: ChartConfig, device=None) -> Run:
     return _loop(f"chart seed {s.seed}", cfg, {"encoder": enc, "decoder": dec}, step, record, device, "chart")
 
 
+class StochasticEncoder(nn.Module):
+    """x (n, D) -> (mean (n, d), log-scale (n, d)); the log-scale starts near ``init_log_scale``."""
+
+    def __init__(self, d_in: int, d: int, width: int, depth: int, init_log_scale: float,
+                 offset: tuple[float, ...] | None = None):
+        super().__init__()
+        self.d = d
+        self.net = mlp(d_in, 2 * d, width, depth)
+        self.register_buffer("init_log_scale", torch.tensor(float(init_log_scale)))
+        self.register_buffer("offset", torch.zeros(d) if offset is None else torch.tensor(offset).float())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(x)
+        return out[:, :self.d] + self.offset, out[:, self.d:] + self.init_log_scale
+
+
+def build_stochastic_chart(cfg: StochasticChartConfig) -> tuple[StochasticEncoder, nn.Module, nn.Module]:
+    """Encoder (mean, log-scale), decoder and latent score critic for a stochastic chart."""
+    s, d = cfg.schedule, cfg.latent_dim
+    enc = StochasticEncoder(cfg.data.dim, d, s.width, s.depth, cfg.init_log_scale, cfg.latent_offset)
+    dec = mlp(d, cfg.data.dim, s.width, s.depth)
+    critic = mlp(d, d, cfg.critic_width, cfg.critic_depth)
+    return enc, dec, critic
+
+
+def dsm_loss(critic: nn.Module, z: torch.Tensor, noise: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Denoising score matching at noise level ``noise`` on samples z (n, d).
+
+    With z~ = z + noise * e, e ~ N(0, I), returns mean |noise * critic(z~) + e|^2, minimised when
+    critic is the score of the samples' law smoothed by N(0, noise^2 I).
+    """
+    e = torch.randn(z.shape, generator=generator).to(z.device)
+    return (noise * critic(z + noise * e) + e).pow(2).sum(dim=1).mean()
+
+
+def critic_field(critic: nn.Module, z: torch.Tensor, noise: float) -> torch.Tensor:
+    """V(z) = score of N(0, I) smoothed at ``noise`` minus the critic: -z / (1 + noise^2) - s(z), (n, d).
+
+    Computed without gradients.
+    """
+    with torch.no_grad():
+        return -z / (1 + noise ** 2) - critic(z)
+
+
+def train_stochastic_chart(cfg: StochasticChartConfig, device=None) -> Run:
+    """Stochastic chart transport: recon |Dec(z) - x|^2 with z = mu(x) + sigma(x) * eps
+    (reparameterised) + lambda * drift loss on z, the field from the kernel or the score critic.
+
+    History adds ``sigma`` (mean sigma over batch and latent dims) and, for the critic, ``critic``
+    (its DSM loss).  Frames add ``mu`` and ``sigma`` (n, d); ``latents`` are fiber samples and
+    ``recon`` decodes them.
+    """
+    device, gen, show_gen = _setup(cfg, device)
+    s, d = cfg.schedule, cfg.latent_dim
+    enc, dec, critic = (m.to(device) for m in build_stochastic_chart(cfg))
+    critic_opt = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
+    show = {n: (cfg.data.sample(n, show_gen).to(device), torch.randn(n, d, generator=show_gen).to(device),
+                torch.randn(n, d, generator=show_gen).to(device)) for n in (s.n_show, s.n_eval)}
+
+    def step(it):
+        x = cfg.data.sample(s.batch, gen).to(device)
+        mu, log_sigma = enc(x)
+        sigma = log_sigma.exp()
+        z = mu + sigma * torch.randn(s.batch, d, generator=gen).to(device)
+        recon = (dec(z.detach() if cfg.detach_recon else z) - x).pow(2).sum(dim=1).mean()
+        out = {}
+        if cfg.field == "kernel":
+            prior = torch.randn(s.batch, d, generator=gen).to(device)
+            v = drift_field(z, prior, None, cfg.temperatures, cfg.scale_free)
+        else:
+            for _ in range(cfg.critic_steps):
+                critic_loss = dsm_loss(critic, z.detach(), cfg.critic_noise, gen)
+                critic_opt.zero_grad(set_to_none=True)
+                critic_loss.backward()
+                critic_opt.step()
+            out["critic"] = critic_loss.detach()
+            v = critic_field(critic, z.detach(), cfg.critic_noise)
+        drift = drift_loss(z, v)
+        return {"loss": recon + cfg.drift_weight * drift, "recon": recon, "drift": drift,
+                "sigma": sigma.detach().mean(), **out}
+
+    def record(n):
+        x, eps, prior = show[n]
+        mu, log_sigma = enc(x)
+        z = mu + log_sigma.exp() * eps
+        return {"data": x, "latents": z, "mu": mu, "sigma": log_sigma.exp(), "recon": dec(z),
+                "prior": prior, "samples": dec(prior)}
+
+    # the critic has its own optimiser; in _loop's optimiser it never gets a gradient, so it is left alone
+    return _loop(f"stochastic chart ({cfg.field}) seed {s.seed}", cfg,
+                 {"encoder": enc, "decoder": dec, "critic": critic}, step, record, device, "stochastic")
+
+
 def euler_sample(net: TimeMLP, x0: torch.Tensor, n_steps: int) -> torch.Tensor:
     """Integrate dx/dt = v(x, t) from t=0 to 1 with ``n_steps`` Euler steps: (n, d) -> (n, d)."""
     x, dt = x0, 1.0 / n_steps
@@ -302,5 +431,6 @@ def train_flow(cfg: FlowConfig, device=None) -> Run:
                  lambda n: {"samples": euler_sample(net, show_x0[n], cfg.euler_steps)}, device, "flow")
 
 
-TRAINERS: dict[str, Callable] = {"drift": train_drift, "chart": train_chart, "flow": train_flow}
-CONFIGS = {DriftConfig: "drift", ChartConfig: "chart", FlowConfig: "flow"}
+TRAINERS: dict[str, Callable] = {"drift": train_drift, "chart": train_chart, "flow": train_flow,
+                                 "stochastic": train_stochastic_chart}
+CONFIGS = {DriftConfig: "drift", ChartConfig: "chart", FlowConfig: "flow", StochasticChartConfig: "stochastic"}

@@ -34,3 +34,77 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     xx = torch.cdist(x, x).sum() / (n * (n - 1))
     yy = torch.cdist(y, y).sum() / (m * (m - 1))
     return float(2 * xy - xx - yy)
+
+
+def nearest_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """Distance from each row of a (n, k) to its nearest row of b (m, k): shape (n,)."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or b.shape[0] < 1:
+        raise ValueError(f"a {tuple(a.shape)} and b {tuple(b.shape)} must be (n, k) and (m >= 1, k)")
+    a, b = a.detach().double(), b.detach().double()
+    out = [torch.cdist(a[i:i + chunk], b).min(dim=1).values for i in range(0, a.shape[0], chunk)]
+    return torch.cat(out).float() if out else torch.zeros(0)
+
+
+def _two_nearest(points: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """Distances from each point (n, k) to its first and second nearest other point: (n, 2)."""
+    p = points.detach().double()
+    out = []
+    for i in range(0, p.shape[0], chunk):
+        d = torch.cdist(p[i:i + chunk], p)
+        rows = torch.arange(d.shape[0])
+        d[rows, rows + i] = float("inf")                     # not its own neighbour
+        out.append(d.topk(2, dim=1, largest=False).values)
+    return torch.cat(out)
+
+
+def two_nn_dimension(points: torch.Tensor, method: str = "mle", discard: float = 0.1) -> float:
+    """Intrinsic dimension of a cloud (n, k) by the two-nearest-neighbour estimator (Facco et al. 2017).
+
+    With r1, r2 the distances to a point's first and second neighbours, mu = r2 / r1 follows a
+    Pareto law P(mu > m) = m^-d when the density is roughly constant over the two radii.
+    ``method="mle"`` (the default) returns the maximum-likelihood value d = (N - 1) / sum(log mu)
+    (unbiased form); ``method="regression"`` fits -log(1 - F(mu)) = d log mu through the origin
+    on the empirical distribution, leaving out the largest ``discard`` share of mu as in the paper.
+    Points with a duplicate (r1 = 0) are left out.
+    """
+    if method not in ("mle", "regression"):
+        raise ValueError(f"method={method!r} is not allowed: method must be one of 'mle', 'regression'")
+    if not 0 <= discard < 1:
+        raise ValueError(f"discard={discard!r} is not allowed: discard must be in [0, 1)")
+    if points.ndim != 2 or points.shape[0] < 3:
+        raise ValueError(f"points must have shape (n >= 3, k), got {tuple(points.shape)}")
+    r = _two_nearest(points)
+    keep = r[:, 0] > 0
+    log_mu = (r[keep, 1] / r[keep, 0]).log()
+    n = log_mu.numel()
+    if n < 3:
+        raise ValueError("two_nn_dimension needs at least 3 points without duplicates")
+    if method == "mle":
+        return float((n - 1) / log_mu.sum().clamp_min(1e-300))
+    x = log_mu.sort().values
+    f_emp = torch.arange(1, n + 1, dtype=x.dtype) / n          # empirical CDF at the sorted values
+    m = max(int(n * (1 - discard)), 2)
+    x, y = x[:m], -torch.log1p(-f_emp[:m])
+    return float((x * y).sum() / (x * x).sum())
+
+
+def off_surface_rate(dist: torch.Tensor, threshold: float) -> float:
+    """Share of distances (n,) to the surface that exceed ``threshold``."""
+    if not threshold >= 0:
+        raise ValueError(f"threshold={threshold!r} is not allowed: threshold must be >= 0")
+    return float((dist > threshold).float().mean())
+
+
+def coverage_ratio(prior: torch.Tensor, latents: torch.Tensor) -> float:
+    """How well the latents (n, k) cover the prior samples (n, k); equal sizes are required.
+
+    median over prior samples of the distance to the nearest latent, divided by the median
+    distance from a prior sample to its nearest other prior sample.  About 1 (slightly below,
+    since no point is excluded) when the latents are distributed like the prior; well above 1
+    when the latents leave holes the prior fills (a thin surface inside a 3-D Gaussian).
+    """
+    if prior.ndim != 2 or prior.shape != latents.shape or prior.shape[0] < 2:
+        raise ValueError(f"prior {tuple(prior.shape)} and latents {tuple(latents.shape)} must both be (n >= 2, k)")
+    to_latents = nearest_distance(prior, latents).median()
+    to_prior = _two_nearest(prior)[:, 0].median()
+    return float(to_latents / to_prior)

@@ -1,0 +1,191 @@
+"""Build the book: execute the output-free notebooks with papermill into a staging copy, then
+render that copy with Jupyter Book (``execute_notebooks: off``) into ``_build/html``.
+
+    python -m chartlib.build --profile full        # the published book (default)
+    python -m chartlib.build --profile ci          # every chapter at CI sizes, in minutes
+
+A notebook whose source, profile and chartlib code are unchanged since its last successful
+execution is not executed again, and trained runs come from the run cache, so an interrupted build
+resumes where it stopped.  Static assets (plotly.js, MathJax) are served from the site itself.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+from .params import PROFILES
+from .paths import ROOT
+
+MATHJAX = "mathjax@3.2.2"   # MathJax 3 is what Sphinx's mathjax extension targets
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def _sha(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def chartlib_version() -> str:
+    return _sha(*sorted((ROOT / "chartlib").glob("*.py")))[:16]
+
+
+def notebooks() -> list[Path]:
+    """Source notebooks in book order (file names carry the chapter number)."""
+    return sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
+    """Execute one notebook into the staging copy unless an identical execution is already there."""
+    import papermill
+
+    out = stage_book / src.name
+    stamp_path = stage_book / f".{src.stem}.stamp.json"
+    stamp = {"source": _sha(src), "profile": profile, "chartlib": chartlib_version()}
+    metrics = build_dir / "metrics" / f"{src.stem}.json"
+    if out.exists() and stamp_path.exists() and metrics.exists():
+        try:
+            if json.loads(stamp_path.read_text()) == stamp:
+                return "up to date"
+        except ValueError:
+            pass
+    stamp_path.unlink(missing_ok=True)
+    partial = stage_book / f"{src.stem}.partial.ipynb"
+    try:
+        papermill.execute_notebook(str(src), str(partial), parameters={"profile": profile}, cwd=str(src.parent),
+                                   kernel_name="python3", progress_bar=False, log_output=False)
+    except papermill.PapermillExecutionError as e:
+        raise BuildError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+                         f"The partly executed notebook is {partial}") from None
+    _coalesce_streams(partial)
+    os.replace(partial, out)
+    stamp_path.write_text(json.dumps(stamp))
+    return "executed"
+
+
+def _coalesce_streams(path: Path):
+    """Merge consecutive stdout/stderr outputs of a cell into one block, so a chapter that trains
+    twenty runs shows one log of twenty lines rather than twenty boxes."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                    and merged[-1].get("name") == out.get("name")):
+                merged[-1]["text"] += out["text"]
+            else:
+                merged.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = merged
+    nbformat.write(nb, path)
+
+
+def _mathjax(static: Path):
+    """Unpack MathJax's es5 bundle from the npm registry (cached under .cache/vendor)."""
+    vendor = ROOT / ".cache" / "vendor"
+    vendor.mkdir(parents=True, exist_ok=True)
+    tarballs = sorted(vendor.glob("mathjax-3*.tgz"))
+    if not tarballs:
+        npm = shutil.which("npm")
+        if npm is None:
+            raise BuildError("npm is needed once to fetch MathJax (pages must not load it from a CDN): "
+                             "install Node.js/npm (Debian: apt-get install -y npm) and build again")
+        subprocess.run([npm, "pack", MATHJAX, "--silent", "--pack-destination", str(vendor)], check=True,
+                       stdout=subprocess.DEVNULL)
+        tarballs = sorted(vendor.glob("mathjax-3*.tgz"))
+    target = static / "mathjax"
+    if (target / "tex-chtml.js").exists():
+        return
+    tmp = static / "mathjax.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with tarfile.open(tarballs[-1]) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith("package/es5/") and m.isfile()]
+        for m in members:
+            m.name = m.name[len("package/es5/"):]
+        tar.extractall(tmp, members=members, filter="data")
+    os.replace(tmp, target)
+
+
+def stage_static(stage: Path):
+    """plotly.js from the installed plotly package, MathJax from npm: both served by the site.
+
+    They go to ``vendor/`` (listed in ``html_static_path``), not ``_static/``: Jupyter Book links
+    every .js file under ``_static`` into every page, which would load all of MathJax's bundles.
+    """
+    import plotly
+
+    static = stage / "vendor"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", static / "plotly.min.js")
+    _mathjax(static)
+
+
+def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = None) -> Path:
+    if profile not in PROFILES:
+        raise BuildError(f"profile={profile!r} is not allowed: choose one of {', '.join(PROFILES)}")
+    output = Path(output).resolve()
+    build_dir, stage = output / "_build", output / ".stage"
+    os.environ["CHARTLIB_BUILD_DIR"] = str(build_dir)   # notebooks write their metrics JSON here
+    os.environ["CHARTLIB_PROGRESS"] = "line"            # one line per training run in executed notebooks
+    stage_book = stage / "book"
+    stage_book.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, stage / name)
+    for extra in [*(ROOT / "book").glob("*.md"), ROOT / "book" / "favicon.svg"]:
+        shutil.copy2(extra, stage_book / extra.name)
+    total = time.perf_counter()
+    timings = {}
+    for nb in notebooks():
+        if only and nb.stem not in only:
+            continue
+        t = time.perf_counter()
+        print(f"[book] {nb.name}: executing ({profile})", flush=True)
+        state = execute(nb, stage_book, profile, build_dir)
+        timings[nb.stem] = round(time.perf_counter() - t, 1)
+        print(f"[book] {nb.name}: {state} in {timings[nb.stem]} s", flush=True)
+    stage_static(stage)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage), "--path-output", str(output)]
+    print("[book] rendering with Jupyter Book", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"jupyter-book failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    (build_dir / "timings").mkdir(parents=True, exist_ok=True)
+    (build_dir / "timings" / f"{profile}.json").write_text(json.dumps(
+        {"profile": profile, "notebook_seconds": timings, "total_seconds": round(time.perf_counter() - total, 1)}, indent=1))
+    html = build_dir / "html"
+    print(f"[book] done in {time.perf_counter() - total:.0f} s: open {html / 'index.html'}", flush=True)
+    return html
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m chartlib.build", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="full", help="ci (minutes on 2 CPU cores) or full (default)")
+    ap.add_argument("--output", default=str(ROOT), help="folder that receives _build/ and .stage/ (default: repo root)")
+    ap.add_argument("--only", nargs="*", help="execute only these notebooks (file stems); others keep their staged copy")
+    args = ap.parse_args(argv)
+    try:
+        build(args.profile, Path(args.output), args.only)
+    except BuildError as e:
+        print(f"[book] build failed: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
