@@ -108,16 +108,20 @@ def mode_collapse(s: ModeCollapseSettings, device=None) -> dict:
     start = time.perf_counter()
     held, floor = data_floor(s.data, s.n_eval)
     seeds = range(s.seeds)
-    arms_spec = {   # name: (temperatures, scale_free, short label for figure panels)
-        f"tau={s.temperature:g} (separation/tau={s.separation / s.temperature:g})":
-            ((s.temperature,), False, f"τ={s.temperature:g} (sep/τ={s.separation / s.temperature:g})"),
-        f"tau={s.large_temperature:g} (separation/tau={s.separation / s.large_temperature:g})":
-            ((s.large_temperature,), False, f"τ={s.large_temperature:g} (sep/τ={s.separation / s.large_temperature:g})"),
-        "multi-tau " + "/".join(f"{t:g}" for t in s.multi_temperatures) + ", scale-free":
-            (s.multi_temperatures, True, "multi-τ, scale-free"),
+    sep_over = lambda t: f"{s.separation / t:g}"  # noqa: E731
+    arms_spec = {   # stable key: (temperatures, scale_free, description, short label for figure panels)
+        "small_tau": ((s.temperature,), False, f"tau={s.temperature:g} (separation/tau={sep_over(s.temperature)})",
+                      f"τ={s.temperature:g} (sep/τ={sep_over(s.temperature)})"),
+        "large_tau": ((s.large_temperature,), False,
+                      f"tau={s.large_temperature:g} (separation/tau={sep_over(s.large_temperature)})",
+                      f"τ={s.large_temperature:g} (sep/τ={sep_over(s.large_temperature)})"),
+        "multi_tau": (s.multi_temperatures, True,
+                      "multi-tau " + "/".join(f"{t:g}" for t in s.multi_temperatures) + ", scale-free",
+                      "multi-τ, scale-free"),
     }
-    arms = {name: {**_arm([s.drift_config(i, t, sf) for i in seeds], s.data, held, device), "label": label}
-            for name, (t, sf, label) in arms_spec.items()}
+    arms = {key: {**_arm([s.drift_config(i, t, sf) for i in seeds], s.data, held, device), "name": name,
+                  "label": label}
+            for key, (t, sf, name, label) in arms_spec.items()}
     for arm in arms.values():
         arm["majority_over_training"] = [majority_over_training(r, s.data) for r in arm["runs"]]
         arm["summary"] = summarise(arm)

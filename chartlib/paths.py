@@ -33,5 +33,5 @@ def write_metrics(stem: str, metrics: dict) -> Path:
     """Write one notebook's measurements to ``_build/metrics/<stem>.json`` and return the path."""
     out = build_dir() / "metrics" / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_clean(metrics), indent=1, sort_keys=True))
+    out.write_text(json.dumps(_clean(metrics), indent=1))
     return out

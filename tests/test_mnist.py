@@ -165,8 +165,8 @@ def test_frechet_distance_full_covariance():
 def test_kid_same_and_shifted():
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(600, 8, generator=g), torch.randn(600, 8, generator=g)
-    same_mean, same_std = classifier.kid(a, b, subsets=10, subset_size=200, seed=0)
-    shift_mean, _ = classifier.kid(a, b + 1.0, subsets=10, subset_size=200, seed=0)
+    same_mean, same_std = classifier.kid(a, b, subsets=4, subset_size=200, seed=0)
+    shift_mean, _ = classifier.kid(a, b + 1.0, subsets=4, subset_size=200, seed=0)
     assert abs(same_mean) < 3 * same_std + 0.01
     assert shift_mean > 0.5 and shift_mean > 20 * abs(same_mean)
 
@@ -179,6 +179,35 @@ def test_class_kl_and_confidence():
     assert classifier.class_kl_to_uniform(one) == pytest.approx(math.log(10))
     assert classifier.mean_confidence(uniform) == pytest.approx(1.0)
     assert classifier.mean_confidence(torch.full((4, 10), 0.1)) == pytest.approx(0.1)
+
+
+def test_classifier_cache_is_verified(tmp_path, monkeypatch):
+    """Stand-in data and training: the cache is written, reused, and a tampered file retrained."""
+    g = torch.Generator().manual_seed(0)
+    fake = (torch.rand(20, 784, generator=g), torch.randint(0, 10, (20,), generator=g))
+    monkeypatch.setattr(classifier.mnist, "mnist_tensors", lambda train, root=None: fake)
+    calls = []
+
+    def fake_train(images, labels, recipe=classifier.RECIPE):
+        calls.append(1)
+        torch.manual_seed(len(calls))
+        return classifier.LeNet(recipe["channels"], recipe["hidden"])
+
+    monkeypatch.setattr(classifier, "train_classifier", fake_train)
+    with pytest.warns(UserWarning, match="below 0.99"):
+        _, first = classifier.evaluation_classifier(cache=tmp_path)
+    assert not first["cached"] and len(calls) == 1
+    weights = Path(first["path"])
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == first["sha256"]
+    with pytest.warns(UserWarning, match="below 0.99"):
+        _, second = classifier.evaluation_classifier(cache=tmp_path)
+    assert second["cached"] and second["sha256"] == first["sha256"] and len(calls) == 1
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.warns(UserWarning, match="unusable"):
+        _, third = classifier.evaluation_classifier(cache=tmp_path)
+    assert not third["cached"] and len(calls) == 2
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == third["sha256"]
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]
 
 
 def test_lenet_shapes():

@@ -1,0 +1,123 @@
+"""The built book (ci profile): its measurements show the phenomena, and its pages work in a real
+browser with no network."""
+import functools
+import http.server
+import json
+import shutil
+import threading
+
+import pytest
+
+CHAPTERS = ["01_mode_collapse", "02_chart_transport"]
+
+
+def metrics(built_book, stem):
+    return json.loads((built_book / "metrics" / f"{stem}.json").read_text())
+
+
+def test_every_chapter_writes_its_measurements(built_book):
+    for stem in CHAPTERS:
+        m = metrics(built_book, stem)
+        assert m["profile"] == "ci"
+        assert m["wall_seconds"] > 0
+
+
+def test_plain_drifting_collapses_at_small_temperature_and_not_otherwise(built_book):
+    arms = metrics(built_book, "01_mode_collapse")["arms"]
+    small, large, multi = (arms[k]["summary"] for k in ("small_tau", "large_tau", "multi_tau"))
+    # "most seeds": more than half end with >= 95 % of their samples in one mode
+    assert small["collapsed_seeds"] > small["seeds"] / 2
+    for s in (large, multi):   # every seed keeps both modes, and neither is far from balance
+        assert s["both_modes_seeds"] == s["seeds"]
+        assert s["majority"]["max"] < 0.65
+
+
+def test_chart_transport_covers_both_modes_and_the_offset_control_collapses(built_book):
+    m = metrics(built_book, "02_chart_transport")
+    ct, off, fm = (m["arms"][k] for k in ("chart transport", "chart, offset encoder", "flow matching"))
+    for p in ct["per_seed"] + fm["per_seed"]:   # every seed near 50/50 (tolerance: larger mode < 65 %)
+        assert p["modes_held"] == 2 and p["majority"] < 0.65
+    assert off["summary"]["collapsed_seeds"] > off["summary"]["seeds"] / 2
+    # covering both modes shows in the energy distance too: at most a tenth of the collapsed control's
+    assert ct["summary"]["energy"]["mean"] < 0.1 * off["summary"]["energy"]["mean"]
+    assert m["sampling_cost"]["chart"]["network_evaluations"] == 1
+    assert m["sampling_cost"]["flow matching"]["network_evaluations"] == 50
+
+
+def test_executed_notebooks_stay_readable(built_book):
+    nb = json.loads((built_book.parent / ".stage" / "book" / "01_mode_collapse.ipynb").read_text())
+    streams = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "stream"]
+    text = "".join("".join(o["text"]) for o in streams)
+    assert "\r" not in text                              # no progress-bar refreshes
+    assert text.count("trained drift") <= 40             # one line per run
+
+
+# ---------------------------------------------------------------------------------------------
+# the pages in headless Chromium
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    html = built_book / "html"
+    handler = functools.partial(QuietHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        yield b
+        b.close()
+
+
+SLIDER_STATE = """id => { const gd = document.getElementById(id);
+  const s = gd.layout.sliders[0]; const idx = s.steps[0].args[1][0];
+  return {active: s.active, x: Array.from(gd.data[idx].x).slice(0, 5)}; }"""
+
+
+@pytest.mark.parametrize("page, min_figures", [("book/01_mode_collapse.html", 3), ("book/02_chart_transport.html", 5),
+                                               ("index.html", 0)])
+def test_page_renders_offline_and_its_slider_moves_the_figure(built_book, site, browser, page, min_figures):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = ctx.new_page()
+    errors, outside = [], []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("request", lambda r: None if r.url.startswith(site) or r.url.startswith(("data:", "blob:"))
+          else outside.append(r.url))
+    pg.goto(f"{site}/{page}", wait_until="networkidle")
+    figures = pg.locator(".plotly-graph-div")
+    assert figures.count() >= min_figures
+    for i in range(figures.count()):   # every figure was drawn by plotly.js
+        assert figures.nth(i).locator(".main-svg").count() > 0, f"figure {i} on {page} did not render"
+    if min_figures:
+        assert pg.locator("mjx-container").count() > 0, "math did not render"
+        fig_id = pg.evaluate("() => Array.from(document.querySelectorAll('.plotly-graph-div'))"
+                             ".find(g => g.layout.sliders && g.layout.sliders.length).id")
+        before = pg.evaluate(SLIDER_STATE, fig_id)
+        rail = pg.locator(f"[id='{fig_id}'] .slider-rail-rect").first
+        rail.scroll_into_view_if_needed()
+        box = rail.bounding_box()
+        pg.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)   # the first training step
+        pg.wait_for_timeout(300)
+        after = pg.evaluate(SLIDER_STATE, fig_id)
+        assert after["active"] == 0 and before["active"] != 0
+        assert after["x"] != before["x"], "moving the slider did not change the plotted points"
+    shots = built_book / "screenshots"
+    shots.mkdir(exist_ok=True)
+    pg.screenshot(path=str(shots / (page.replace("/", "_") + ".png")), full_page=True)
+    ctx.close()
+    assert errors == [], f"console errors on {page}: {errors}"
+    assert outside == [], f"requests leaving the machine from {page}: {outside}"

@@ -1,0 +1,119 @@
+"""Analytic invariants of the drifting field."""
+import math
+
+import pytest
+import torch
+
+from chartlib.drift import drift_field, drift_loss
+
+
+def reference_field(x, pos, neg, tau, self_mask):
+    """The definition written out plainly in float64 (only safe for nearby clouds)."""
+    x, pos, neg = x.double(), pos.double(), neg.double()
+    targets = torch.cat([neg, pos])
+    k = torch.exp(-torch.cdist(x, targets) / tau)
+    if self_mask:
+        k[:, : neg.shape[0]] -= torch.diag_embed(torch.diagonal(k[:, : neg.shape[0]]))
+    a = k / torch.sqrt(k.sum(1, keepdim=True) * k.sum(0, keepdim=True))
+    a_neg, a_pos = a[:, : neg.shape[0]], a[:, neg.shape[0]:]
+    return a_neg.sum(1, keepdim=True) * (a_pos @ pos) - a_pos.sum(1, keepdim=True) * (a_neg @ neg)
+
+
+def gen(seed):
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def test_matches_the_plain_definition_with_separate_negatives():
+    g = gen(0)
+    x, pos, neg = (torch.randn(n, 3, generator=g, dtype=torch.float64) for n in (40, 50, 30))
+    v = drift_field(x, pos + 0.5, neg, temperatures=(0.7,), unit_rms=False)
+    torch.testing.assert_close(v, reference_field(x, pos + 0.5, neg, 0.7, False), rtol=1e-9, atol=1e-12)
+
+
+def test_self_mask_applies_when_the_movers_are_the_negatives():
+    g = gen(1)
+    x, pos = (torch.randn(n, 2, generator=g, dtype=torch.float64) for n in (30, 40))
+    pos = pos + 1.0
+    masked = drift_field(x, pos, None, temperatures=(0.5,), unit_rms=False)
+    torch.testing.assert_close(masked, reference_field(x, pos, x, 0.5, True), rtol=1e-9, atol=1e-12)
+    unmasked = drift_field(x, pos, x.clone(), temperatures=(0.5,), unit_rms=False)
+    torch.testing.assert_close(unmasked, reference_field(x, pos, x, 0.5, False), rtol=1e-9, atol=1e-12)
+    assert (masked - unmasked).abs().max() > 1e-3   # the mask changes the field
+
+
+def test_near_zero_when_positives_and_negatives_share_a_distribution():
+    g = gen(2)
+    x = torch.randn(200, 2, generator=g)
+    same = drift_field(x, torch.randn(8000, 2, generator=g), torch.randn(8000, 2, generator=g),
+                       temperatures=(1.0,), unit_rms=False)
+    shifted = drift_field(x, torch.randn(8000, 2, generator=g) + torch.tensor([1.0, 0.0]),
+                          torch.randn(8000, 2, generator=g), temperatures=(1.0,), unit_rms=False)
+    # sampling noise only: well under a tenth of the field a unit shift of the positives causes
+    assert same.norm(dim=1).mean() < 0.1 * shifted.norm(dim=1).mean()
+
+
+@pytest.mark.parametrize("scale_free", [False, True])
+def test_swapping_positives_and_negatives_flips_the_sign(scale_free):
+    g = gen(3)
+    x, a, b = torch.randn(50, 2, generator=g), torch.randn(60, 2, generator=g) + 2, torch.randn(60, 2, generator=g)
+    temps = (0.05, 0.2, 1.0)
+    torch.testing.assert_close(drift_field(x, a, b, temps, scale_free), -drift_field(x, b, a, temps, scale_free),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("negatives", ["separate", "self"])
+def test_invariant_to_a_common_shift(negatives):
+    g = gen(4)
+    x, pos, neg = torch.randn(50, 3, generator=g), torch.randn(70, 3, generator=g) + 1, torch.randn(60, 3, generator=g)
+    neg = None if negatives == "self" else neg
+    c = torch.tensor([5.0, -3.0, 2.0])
+    v = drift_field(x, pos, neg, (0.3,), unit_rms=False)
+    v_shift = drift_field(x + c, pos + c, None if neg is None else neg + c, (0.3,), unit_rms=False)
+    torch.testing.assert_close(v, v_shift, rtol=1e-4, atol=1e-5)
+
+
+def test_equivariant_to_a_common_scale_with_scale_free_distances():
+    g = gen(5)
+    x, pos = torch.randn(50, 2, generator=g), torch.randn(70, 2, generator=g) + 1
+    v = drift_field(x, pos, None, (0.05, 0.2), scale_free=True, unit_rms=False)
+    torch.testing.assert_close(drift_field(3.0 * x, 3.0 * pos, None, (0.05, 0.2), scale_free=True, unit_rms=False),
+                               3.0 * v, rtol=1e-4, atol=1e-5)
+
+
+def test_clouds_100_units_apart_give_a_finite_field_pointing_at_the_positives():
+    g = gen(6)
+    x = 0.1 * torch.randn(64, 2, generator=g)
+    pos = 0.1 * torch.randn(64, 2, generator=g) + torch.tensor([100.0, 0.0])
+    # the plain formula underflows here: every kernel value is exp(-2000) = 0 and the normaliser 0/0
+    assert torch.isnan(reference_field(x.float(), pos.float(), x.float(), 0.05, True).float()).any()
+    v = drift_field(x, pos, None, temperatures=(0.05,))
+    assert torch.isfinite(v).all()
+    assert math.isclose(v.pow(2).sum(1).mean().sqrt().item(), 1.0, rel_tol=1e-4)   # unit RMS
+    assert (v[:, 0] > 0).float().mean() > 0.9
+
+
+def test_unit_rms_per_temperature_and_summing():
+    g = gen(7)
+    x, pos = torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g) + 3
+    v = drift_field(x, pos, None, temperatures=(0.1, 0.5, 2.0))
+    parts = sum(drift_field(x, pos, None, temperatures=(t,)) for t in (0.1, 0.5, 2.0))
+    torch.testing.assert_close(v, parts)
+
+
+def test_drift_loss_gradient_moves_along_the_field():
+    u = torch.randn(10, 2, requires_grad=True)
+    v = torch.randn(10, 2)
+    loss = drift_loss(u, v)
+    loss.backward()
+    assert math.isclose(loss.item(), v.pow(2).sum(1).mean().item(), rel_tol=1e-6)
+    torch.testing.assert_close(u.grad, -2 * v / 10)
+
+
+def test_bad_inputs_are_refused():
+    x = torch.randn(5, 2)
+    with pytest.raises(ValueError, match="temperatures"):
+        drift_field(x, x, None, temperatures=(0.0,))
+    with pytest.raises(ValueError, match="must be"):
+        drift_field(x, torch.randn(5, 3))

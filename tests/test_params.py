@@ -1,0 +1,36 @@
+"""A bad parameter stops a notebook at its top with a message naming the parameter and the
+allowed values, before anything is trained."""
+from pathlib import Path
+
+import papermill
+import pytest
+
+from chartlib.params import check_profile, resolve
+from chartlib.experiments import MODE_COLLAPSE_PROFILES
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def test_profiles_and_overrides():
+    assert resolve(MODE_COLLAPSE_PROFILES, "ci", seeds=None).seeds == MODE_COLLAPSE_PROFILES["ci"].seeds
+    assert resolve(MODE_COLLAPSE_PROFILES, "ci", seeds=7).seeds == 7
+    with pytest.raises(ValueError, match="profile='fast' is not allowed: profile must be one of ci, full"):
+        check_profile("fast")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        resolve(MODE_COLLAPSE_PROFILES, "ci", colour="red")
+
+
+@pytest.mark.parametrize("notebook, params, message", [
+    ("01_mode_collapse", {"profile": "fast"}, "profile='fast' is not allowed: profile must be one of ci, full"),
+    ("01_mode_collapse", {"profile": "ci", "steps": -5}, "steps=-5 is not allowed: steps must be an integer >= 1"),
+    ("02_chart_transport", {"profile": "ci", "temperature": 0}, "temperature=0 is not allowed: temperature must be a number > 0"),
+    ("02_chart_transport", {"profile": "ci", "device": "tpu"}, "device must be one of auto, cuda, mps, cpu"),
+])
+def test_bad_parameter_fails_at_the_top(tmp_path, monkeypatch, notebook, params, message):
+    monkeypatch.setenv("CHARTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(BOOK / f"{notebook}.ipynb"), str(tmp_path / "out.ipynb"), parameters=params,
+                                   cwd=str(BOOK), kernel_name="python3", progress_bar=False)
+    assert message in err.value.evalue
+    assert err.value.exec_count <= 3        # the parameters cell, papermill's injected cell, the settings cell
+    assert not (tmp_path / "cache").exists()  # nothing was trained
