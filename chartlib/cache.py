@@ -106,6 +106,8 @@ def cached(cfg, device=None, folder: Path | None = None) -> methods.Run:
         warnings.warn(f"cache entry {key} ignored and retrained: {e}", stacklevel=2)
         run = None
     if run is not None:
+        if os.environ.get("CHARTLIB_PROGRESS", "bar") != "bar":
+            print(f"from cache: {key} (trained in {run.seconds:.1f} s on {run.device})")
         return run
     run = methods.TRAINERS[methods.CONFIGS[type(cfg)]](cfg, device=device)
     save(run, key, folder)

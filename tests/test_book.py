@@ -121,3 +121,14 @@ def test_page_renders_offline_and_its_slider_moves_the_figure(built_book, site, 
     ctx.close()
     assert errors == [], f"console errors on {page}: {errors}"
     assert outside == [], f"requests leaving the machine from {page}: {outside}"
+
+
+def test_an_interrupted_build_resumes_from_the_cached_runs(built_book):
+    """The session build was killed once after >= 3 runs were cached; the rebuild reused them."""
+    killed_with = int((built_book / "interrupted.txt").read_text())
+    assert killed_with >= 3
+    nb = json.loads((built_book.parent / ".stage" / "book" / "01_mode_collapse.ipynb").read_text())
+    log = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])
+                  if o["output_type"] == "stream")
+    assert log.count("from cache:") >= 3
+    assert not list((built_book.parent / ".stage" / "book").glob("*.partial.ipynb"))
