@@ -245,3 +245,126 @@ def json_ready(result: dict) -> dict:
     if isinstance(result, list):
         return [json_ready(v) for v in result]
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# chapters 3 and 4: space filling, and stochastic encoding
+
+@dataclass(frozen=True)
+class SurfaceSettings:
+    """Both 3-D chapters: the deterministic chart (chapter 3) and the stochastic ones (chapter 4)."""
+
+    seeds: int = 3
+    steps: int = 3000
+    batch: int = 256
+    temperatures: tuple[float, ...] = (0.02, 0.05, 0.2)
+    scale_free: bool = True
+    drift_weight: float = 1.0             # deterministic chart and stochastic chart with the kernel field
+    critic_weight: float = 3.0            # stochastic chart with the critic field
+    critic_noise: float = 0.5
+    critic_steps: int = 5
+    failing_noise: float = 0.2            # the critic settings that let sigma collapse
+    failing_steps: int = 1
+    thresholds: tuple[float, ...] = (0.1, 0.3)
+    n_eval: int = 2000
+    n_show: int = 400
+
+    def __post_init__(self):
+        check_int("seeds", self.seeds, 1, 50)
+        check_int("steps", self.steps, 1)
+        check_int("batch", self.batch, 2)
+        check_floats("temperatures", self.temperatures)
+        check_float("drift_weight", self.drift_weight, 0, low_open=False)
+        check_float("critic_weight", self.critic_weight, 0, low_open=False)
+        check_float("critic_noise", self.critic_noise, 0)
+        check_int("critic_steps", self.critic_steps, 1, 100)
+        check_float("failing_noise", self.failing_noise, 0)
+        check_int("failing_steps", self.failing_steps, 1, 100)
+        check_floats("thresholds", self.thresholds)
+        check_int("n_eval", self.n_eval, 10)
+        check_int("n_show", self.n_show, 2)
+
+    @property
+    def data(self):
+        from .data import SurfaceMixture
+        return SurfaceMixture()
+
+    def schedule(self, seed: int) -> Schedule:
+        return Schedule(seed=seed, steps=self.steps, batch=self.batch, n_eval=self.n_eval, n_show=self.n_show)
+
+    def deterministic(self, seed: int) -> ChartConfig:
+        return ChartConfig(data=self.data, latent_dim=3, temperatures=tuple(self.temperatures),
+                           scale_free=self.scale_free, drift_weight=self.drift_weight, schedule=self.schedule(seed))
+
+    def stochastic(self, seed: int, field: str, noise: float | None = None, steps: int | None = None):
+        from .methods import StochasticChartConfig
+        return StochasticChartConfig(
+            data=self.data, latent_dim=3, temperatures=tuple(self.temperatures), scale_free=self.scale_free,
+            drift_weight=self.drift_weight if field == "kernel" else self.critic_weight, field=field,
+            critic_noise=self.critic_noise if noise is None else noise,
+            critic_steps=self.critic_steps if steps is None else steps, schedule=self.schedule(seed))
+
+
+SURFACE_PROFILES = {
+    "ci": SurfaceSettings(seeds=2, steps=600),
+    "full": SurfaceSettings(),
+}
+
+
+def surface_scores(run: Run, data, held: torch.Tensor, thresholds) -> dict:
+    """Off-surface rates and median distance of samples and reconstructions, energy distances,
+    latent thickness (two-NN dimension) and coverage of the prior by the data latents."""
+    out = {}
+    for key in ("samples", "recon"):
+        dist = data.distance_to_surface(run.final[key])
+        out[key] = {"off_surface": {str(t): metrics.off_surface_rate(dist, t) for t in thresholds},
+                    "median_distance": float(dist.median()),
+                    "energy": metrics.energy_distance(run.final[key], held)}
+    frac = metrics.mode_fractions(run.final["samples"], data.modes)
+    out["modes_held"] = metrics.modes_held(frac, at_least=0.5 / data.n_components)
+    out["latent_dimension"] = metrics.two_nn_dimension(run.final["latents"])
+    out["coverage"] = metrics.coverage_ratio(run.final["prior"], run.final["latents"])
+    if "sigma" in run.final:
+        out["sigma_mean"] = float(run.final["sigma"].mean())
+    return out
+
+
+def _surface_arm(configs, data, held, thresholds, device) -> dict:
+    runs = [cached(c, device=device) for c in configs]
+    per_seed = [{"seed": c.schedule.seed, **surface_scores(r, data, held, thresholds), "train_seconds": r.seconds}
+                for c, r in zip(configs, runs)]
+    flat = lambda f: spread([f(p) for p in per_seed])  # noqa: E731
+    summary = {"seeds": len(per_seed),
+               "samples_energy": flat(lambda p: p["samples"]["energy"]),
+               "recon_energy": flat(lambda p: p["recon"]["energy"]),
+               "samples_median_distance": flat(lambda p: p["samples"]["median_distance"]),
+               "latent_dimension": flat(lambda p: p["latent_dimension"]),
+               "coverage": flat(lambda p: p["coverage"])}
+    for t in thresholds:
+        summary[f"samples_off_surface@{t:g}"] = flat(lambda p: p["samples"]["off_surface"][str(t)])
+        summary[f"recon_off_surface@{t:g}"] = flat(lambda p: p["recon"]["off_surface"][str(t)])
+    if "sigma_mean" in per_seed[0]:
+        summary["sigma_mean"] = flat(lambda p: p["sigma_mean"])
+    return {"runs": runs, "per_seed": per_seed, "summary": summary}
+
+
+def surface_chapter(s: SurfaceSettings, stochastic: bool, device=None) -> dict:
+    """Chapter 3 (``stochastic=False``): the deterministic 3-D chart.  Chapter 4: the same, plus the
+    stochastic chart with the kernel field, with the critic field, and the critic's failure setting."""
+    start = time.perf_counter()
+    data = s.data
+    held, floor = data_floor(data, s.n_eval)
+    seeds = range(s.seeds)
+    arms = {"deterministic": _surface_arm([s.deterministic(i) for i in seeds], data, held, s.thresholds, device)}
+    if stochastic:
+        arms["stochastic, kernel field"] = _surface_arm([s.stochastic(i, "kernel") for i in seeds], data, held,
+                                                        s.thresholds, device)
+        arms["stochastic, critic field"] = _surface_arm([s.stochastic(i, "critic") for i in seeds], data, held,
+                                                        s.thresholds, device)
+        arms[f"stochastic, critic at noise {s.failing_noise:g}, {s.failing_steps} step"] = _surface_arm(
+            [s.stochastic(0, "critic", s.failing_noise, s.failing_steps)], data, held, s.thresholds, device)
+    floor_dist = data.distance_to_surface(held)
+    return {"arms": arms, "floor_energy": floor, "thresholds": list(s.thresholds),
+            "data_latent_dimension_reference": metrics.two_nn_dimension(held),
+            "floor_off_surface": {str(t): metrics.off_surface_rate(floor_dist, t) for t in s.thresholds},
+            "steps": arms["deterministic"]["runs"][0].steps, "wall_seconds": time.perf_counter() - start}
