@@ -257,8 +257,8 @@ class SurfaceSettings:
     seeds: int = 3
     steps: int = 3000
     batch: int = 256
-    temperatures: tuple[float, ...] = (0.02, 0.05, 0.2)
-    scale_free: bool = True
+    temperatures: tuple[float, ...] = (0.05,)
+    scale_free: bool = False
     drift_weight: float = 1.0             # deterministic chart and stochastic chart with the kernel field
     critic_weight: float = 3.0            # stochastic chart with the critic field
     critic_noise: float = 0.5
@@ -306,7 +306,7 @@ class SurfaceSettings:
 
 
 SURFACE_PROFILES = {
-    "ci": SurfaceSettings(seeds=2, steps=600),
+    "ci": SurfaceSettings(seeds=2, steps=1000),
     "full": SurfaceSettings(),
 }
 

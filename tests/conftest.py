@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch starts its threads (see chartlib.build)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,186 @@
+"""The surface data set, the space-filling metrics and the stochastic chart (fast: a few seconds)."""
+import math
+
+import pytest
+import torch
+
+from chartlib.cache import run_key
+from chartlib.data import SurfaceMixture, seeded
+from chartlib.methods import (ChartConfig, Schedule, StochasticChartConfig, build_stochastic_chart,
+                              critic_field, dsm_loss, train_chart, train_stochastic_chart)
+from chartlib.metrics import coverage_ratio, nearest_distance, off_surface_rate, two_nn_dimension
+
+SURFACE = SurfaceMixture()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These nets are tiny: one thread is fastest, and immune to a busy machine's oversubscription."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _unit_normals(surface: SurfaceMixture, u: torch.Tensor) -> torch.Tensor:
+    """Unit normals of z = a sin(f u) at u (n,): (n, 3)."""
+    slope = surface.amplitude * surface.frequency * torch.cos(surface.frequency * u)
+    n = torch.stack([-slope, torch.zeros_like(u), torch.ones_like(u)], dim=1)
+    return n / n.norm(dim=1, keepdim=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+def test_surface_sample_shape_balance_and_scale():
+    x = SURFACE.sample(600, seeded(0))
+    assert x.shape == (600, 3) and SURFACE.dim == 3 and SURFACE.centres.shape == (6, 3)
+    nearest = torch.cdist(x, SURFACE.centres).argmin(dim=1)
+    # components take turns (balanced) and are well separated: almost every point is nearest its own
+    assert (nearest == torch.arange(600) % 6).float().mean() > 0.98
+    assert (x.std(dim=0) > 0.3).all() and (x.std(dim=0) < 1.5).all()    # prior-like scale
+    grid = SurfaceMixture(n_components=9, layout="grid")
+    assert grid.centres.shape == (9, 3) and grid.sample(10).shape == (10, 3)
+
+
+def test_distance_zero_on_surface_and_exact_along_normal():
+    x = SURFACE.sample(500, seeded(1)).double()
+    assert SURFACE.distance_to_surface(x).max() < 1e-5
+    normals = _unit_normals(SURFACE, x[:, 0])
+    # within the local radius of curvature (>= 1 / (a f^2) = 0.74) the foot point stays put
+    for eps in (0.01, 0.1, 0.3):
+        for sign in (1, -1):
+            d = SURFACE.distance_to_surface(x + sign * eps * normals)
+            assert torch.allclose(d, torch.full_like(d, eps), atol=1e-5), (eps, sign)
+
+
+def test_distance_matches_brute_force_far_from_surface():
+    p = torch.tensor([[0.3, 1.0, 3.0], [-2.0, 0.0, -2.5], [5.0, -1.0, 0.1]], dtype=torch.float64)
+    u = torch.linspace(-20, 20, 400_001, dtype=torch.float64)
+    brute = torch.stack([((q[0] - u) ** 2 + (q[2] - SURFACE.height(u)) ** 2).min().sqrt() for q in p])
+    assert torch.allclose(SURFACE.distance_to_surface(p).double(), brute, atol=1e-5)
+
+
+def test_surface_validation():
+    for kw, name in [({"n_components": 0}, "n_components"), ({"spread": 0.0}, "spread"),
+                     ({"layout": "spiral"}, "layout"), ({"frequency": -1.0}, "frequency")]:
+        with pytest.raises(ValueError, match=name):
+            SurfaceMixture(**kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+
+def test_two_nn_dimension_on_known_clouds():
+    # MLE and regression forms; for n = 2000 the MLE's standard error is about d / sqrt(n) (0.07 at
+    # d = 3) and the square's edges bias it slightly, so we allow +-0.25.
+    g = torch.Generator().manual_seed(0)
+    square = torch.rand(2000, 2, generator=g) * 4 - 2
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=g))[0]
+    sheet = torch.cat([square, torch.zeros(2000, 1)], dim=1) @ rotation    # flat square inside 3-D
+    blob = torch.randn(2000, 3, generator=g)
+    for method in ("mle", "regression"):
+        assert abs(two_nn_dimension(sheet, method) - 2) < 0.25
+        assert abs(two_nn_dimension(blob, method) - 3) < 0.25
+    with pytest.raises(ValueError, match="method"):
+        two_nn_dimension(blob, "pca")
+
+
+def test_off_surface_nearest_and_coverage():
+    assert off_surface_rate(torch.tensor([0.0, 0.2, 0.5, 1.0]), 0.3) == 0.5
+    a, b = torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([[0.0, 1.0], [3.0, -2.0], [9.0, 9.0]])
+    assert torch.allclose(nearest_distance(a, b), torch.tensor([1.0, 2.0]))
+    g = torch.Generator().manual_seed(1)
+    prior, same = torch.randn(1500, 3, generator=g), torch.randn(1500, 3, generator=g)
+    flat = same.clone()
+    flat[:, 2] = 0
+    assert 0.85 < coverage_ratio(prior, same) < 1.15
+    assert coverage_ratio(prior, flat) > 2.5          # a sheet leaves the prior's bulk uncovered
+    with pytest.raises(ValueError):
+        coverage_ratio(prior, same[:10])
+
+
+# ---------------------------------------------------------------------------------------------
+# stochastic chart
+
+def _small(**kw) -> StochasticChartConfig:
+    sched = Schedule(steps=30, batch=64, width=32, depth=2, n_snapshots=3, n_show=50, n_eval=100)
+    kw = {"latent_dim": 3, "critic_width": 16, **kw}
+    return StochasticChartConfig(data=SURFACE, schedule=sched, **kw)
+
+
+def test_stochastic_encoder_shapes_and_reparameterised_gradient():
+    cfg = _small(init_log_scale=-1.0)
+    enc, dec, critic = build_stochastic_chart(cfg)
+    x = SURFACE.sample(8)
+    mu, log_sigma = enc(x)
+    assert mu.shape == log_sigma.shape == (8, 3)
+    assert abs(log_sigma.mean().item() + 1.0) < 0.5                 # starts near init_log_scale
+    z = mu + log_sigma.exp() * torch.randn(8, 3)
+    (dec(z) - x).pow(2).sum().backward()
+    # the log-scale is the encoder's last d outputs: their weights must receive a gradient
+    last = enc.net[-1]
+    assert last.weight.grad[3:].abs().sum() > 0 and last.bias.grad[3:].abs().sum() > 0
+    assert critic(z).shape == (8, 3)
+
+
+def test_critic_learns_a_known_score():
+    # samples of N(m, s0^2 I); smoothed at noise s the score is -(z - m) / (s0^2 + s^2)
+    torch.manual_seed(0)
+    m, s0, s = torch.tensor([1.0, -0.5, 0.0]), 0.7, 0.5
+    critic = build_stochastic_chart(_small(critic_width=64))[2]
+    opt = torch.optim.Adam(critic.parameters(), lr=3e-3)
+    fixed = m + s0 * torch.randn(2000, 3)
+
+    def held_out_loss():
+        torch.manual_seed(1)
+        with torch.no_grad():
+            return dsm_loss(critic, fixed, s).item()
+
+    before = held_out_loss()
+    for _ in range(300):
+        loss = dsm_loss(critic, m + s0 * torch.randn(256, 3), s)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = held_out_loss()
+    # the least possible loss is d (1 - s^2 / (s0^2 + s^2)) = 1.99; an untrained net gives about d = 3
+    best = 3 * (1 - s ** 2 / (s0 ** 2 + s ** 2))
+    assert after < before - 0.5 and after < best + 0.2
+    z = m + s0 * torch.randn(500, 3)
+    true = -(z - m) / (s0 ** 2 + s ** 2)
+    with torch.no_grad():
+        err = (critic(z) - true).pow(2).sum(dim=1).mean().sqrt() / true.pow(2).sum(dim=1).mean().sqrt()
+    assert err < 0.2
+    # with the critic equal to the prior's smoothed score the field vanishes
+    zero = critic_field(lambda q: -q / (1 + s ** 2), z, s)
+    assert zero.abs().max() < 1e-6
+
+
+def test_stochastic_config_validation():
+    for kw, name in [({"field": "flow"}, "field"), ({"critic_noise": 0.0}, "critic_noise"),
+                     ({"critic_steps": 0}, "critic_steps"), ({"critic_lr": -1.0}, "critic_lr"),
+                     ({"critic_width": 0}, "critic_width"), ({"init_log_scale": 9.0}, "init_log_scale"),
+                     ({"latent_dim": 0}, "latent_dim")]:
+        with pytest.raises(ValueError, match=name):
+            _small(**kw)
+
+
+@pytest.mark.parametrize("field", ["kernel", "critic"])
+def test_short_stochastic_run_is_finite(field):
+    cfg = _small(field=field)
+    run = train_stochastic_chart(cfg, device="cpu")
+    for name in ("loss", "recon", "drift", "sigma"):
+        assert len(run.history[name]) == 30 and all(math.isfinite(v) for v in run.history[name])
+    assert ("critic" in run.history) == (field == "critic")
+    assert run.frames["latents"].shape == (3, 50, 3) and run.frames["sigma"].shape == (3, 50, 3)
+    assert run.final["samples"].shape == (100, 3) and (run.final["sigma"] > 0).all()
+    assert run_key(cfg).startswith("stochastic-")
+
+
+def test_deterministic_chart_runs_on_the_surface():
+    sched = Schedule(steps=10, batch=32, width=16, depth=1, n_snapshots=2, n_show=20, n_eval=40)
+    cfg = ChartConfig(data=SURFACE, schedule=sched, latent_dim=3)
+    run = train_chart(cfg, device="cpu")
+    assert run.final["samples"].shape == (40, 3) and run_key(cfg).startswith("chart-")
+    assert run_key(cfg) != run_key(ChartConfig(schedule=sched, latent_dim=3))   # Bimodal keys differ
