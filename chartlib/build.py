@@ -44,8 +44,12 @@ def chartlib_version() -> str:
 
 
 def notebooks() -> list[Path]:
-    """Source notebooks in book order (file names carry the chapter number)."""
-    return sorted((ROOT / "book").glob("*.ipynb"))
+    """The notebooks listed in _toc.yml, in book order."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in [toc] + toc.get("parts", []) for c in part.get("chapters", [])]
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
 
 
 def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
@@ -70,29 +74,9 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     except papermill.PapermillExecutionError as e:
         raise BuildError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                          f"The partly executed notebook is {partial}") from None
-    _coalesce_streams(partial)
     os.replace(partial, out)
     stamp_path.write_text(json.dumps(stamp))
     return "executed"
-
-
-def _coalesce_streams(path: Path):
-    """Merge consecutive stdout/stderr outputs of a cell into one block, so a chapter that trains
-    twenty runs shows one log of twenty lines rather than twenty boxes."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        merged = []
-        for out in cell.get("outputs", []):
-            if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
-                    and merged[-1].get("name") == out.get("name")):
-                merged[-1]["text"] += out["text"]
-            else:
-                merged.append(out)
-        if "outputs" in cell:
-            cell["outputs"] = merged
-    nbformat.write(nb, path)
 
 
 def _mathjax(static: Path):
@@ -174,6 +158,30 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
     html = build_dir / "html"
     print(f"[book] done in {time.perf_counter() - total:.0f} s: open {html / 'index.html'}", flush=True)
     return html
+
+
+# ---------------------------------------------------------------------------------------------
+# This module is also a tiny Sphinx extension (listed in _config.yml): sphinx_thebe registers its
+# inline configuration script from a read-phase event, which Sphinx may fire more than once, so
+# every page carried two copies of `const THEBE_JS_URL = ...` and the second one threw a
+# SyntaxError in the browser.  Keep the first copy of each script.
+
+def _unique_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files") or []
+    seen, unique = set(), []
+    for script in scripts:
+        name = getattr(script, "filename", None) or ""
+        key = ("src", name) if name else ("inline", getattr(script, "attributes", {}).get("body", ""))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    if len(unique) != len(scripts):
+        context["script_files"] = unique
+
+
+def setup(app):
+    app.connect("html-page-context", _unique_scripts)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 def main(argv=None):

@@ -39,7 +39,7 @@ def _coords(points: torch.Tensor, k: int) -> dict[str, list[float]]:
 
 
 def slider_figure(series: list[Series], steps: list[int], panel_titles: list[str], title: str = "",
-                  dims: int = 2, height: int = 460, start: int | None = None, same_scale: bool = True) -> go.Figure:
+                  dims: int = 2, height: int | None = None, start: int | None = None, same_scale: bool = True) -> go.Figure:
     """Scatter panels side by side sharing one slider over the training ``steps``.
 
     Animated series must have len(steps) frames.  ``dims`` is 2 (x, y) or 3 (zoomable x, y, z).
@@ -50,6 +50,7 @@ def slider_figure(series: list[Series], steps: list[int], panel_titles: list[str
         if s.animated and s.points.shape[0] != len(steps):
             raise ValueError(f"series {s.name!r} has {s.points.shape[0]} frames for {len(steps)} steps")
     start = len(steps) - 1 if start is None else start
+    height = height or (460 if dims == 2 else 600)
     kind = "scene" if dims == 3 else "xy"
     fig = make_subplots(rows=1, cols=n_panels, subplot_titles=panel_titles,
                         specs=[[{"type": kind}] * n_panels], horizontal_spacing=0.06 if dims == 2 else 0.01)

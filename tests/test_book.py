@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-CHAPTERS = ["01_mode_collapse", "02_chart_transport"]
+CHAPTERS = ["01_mode_collapse", "02_chart_transport", "03_space_filling", "04_stochastic_encoding"]
 
 
 def metrics(built_book, stem):
@@ -44,6 +44,29 @@ def test_chart_transport_covers_both_modes_and_the_offset_control_collapses(buil
     assert m["sampling_cost"]["flow matching"]["network_evaluations"] == 50
 
 
+def test_deterministic_chart_stays_a_sheet_and_leaves_the_surface(built_book):
+    m = metrics(built_book, "03_space_filling")
+    sm = m["arms"]["deterministic"]["summary"]
+    hi = max(m["thresholds"])
+    assert sm["latent_dimension"]["mean"] < 2.5          # a sheet (the data themselves measure ~2)
+    assert sm["coverage"]["mean"] > 1.3                   # prior samples sit in holes between latents
+    assert sm[f"samples_off_surface@{hi:g}"]["mean"] > 0.02
+
+
+def test_stochastic_charts_beat_the_deterministic_one(built_book):
+    m = metrics(built_book, "04_stochastic_encoding")
+    hi = f"{max(m['thresholds']):g}"
+    det = m["arms"]["deterministic"]["summary"]
+    for name in ("stochastic, kernel field", "stochastic, critic field"):
+        sto = m["arms"][name]["summary"]
+        # tolerance: the seed-mean of the stochastic arm must be below half the deterministic one
+        assert sto[f"samples_off_surface@{hi}"]["mean"] < 0.5 * det[f"samples_off_surface@{hi}"]["mean"], name
+        assert sto["samples_energy"]["mean"] < 0.5 * det["samples_energy"]["mean"], name
+        assert sto["latent_dimension"]["mean"] > 2.5, name   # thick, 3-D fibers
+    failing = [a for n, a in m["arms"].items() if "noise" in n]
+    assert failing and "sigma_mean" in failing[0]["per_seed"][0]
+
+
 def test_executed_notebooks_stay_readable(built_book):
     nb = json.loads((built_book.parent / ".stage" / "book" / "01_mode_collapse.ipynb").read_text())
     streams = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "stream"]
@@ -77,7 +100,9 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+            "--no-first-run", "--disable-sync",
+            # software WebGL for the 3-D figures (no GPU in the test machine)
+            "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
         yield b
         b.close()
 
@@ -88,7 +113,8 @@ SLIDER_STATE = """id => { const gd = document.getElementById(id);
 
 
 @pytest.mark.parametrize("page, min_figures", [("book/01_mode_collapse.html", 3), ("book/02_chart_transport.html", 5),
-                                               ("index.html", 0)])
+                                               ("book/03_space_filling.html", 1),
+                                               ("book/04_stochastic_encoding.html", 3), ("index.html", 0)])
 def test_page_renders_offline_and_its_slider_moves_the_figure(built_book, site, browser, page, min_figures):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = ctx.new_page()
@@ -97,7 +123,8 @@ def test_page_renders_offline_and_its_slider_moves_the_figure(built_book, site, 
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.on("request", lambda r: None if r.url.startswith(site) or r.url.startswith(("data:", "blob:"))
           else outside.append(r.url))
-    pg.goto(f"{site}/{page}", wait_until="networkidle")
+    pg.goto(f"{site}/{page}", wait_until="load")     # the whole page parsed and its scripts run
+    pg.wait_for_load_state("networkidle")
     figures = pg.locator(".plotly-graph-div")
     assert figures.count() >= min_figures
     for i in range(figures.count()):   # every figure was drawn by plotly.js
