@@ -91,7 +91,7 @@ def line_figure(x: list, lines: dict[str, list[float]], title: str, xaxis: str, 
     """Lines over a shared x (legend entries toggle each line)."""
     fig = go.Figure()
     for i, (name, y) in enumerate(lines.items()):
-        fig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines+markers",
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), name=name, mode="lines+markers" if len(x) <= 60 else "lines",
                                  line=dict(color=PALETTE[i % len(PALETTE)], dash="dash" if name in dashed else None)))
     fig.update_layout(title=title, height=height, template="plotly_white", xaxis_title=xaxis, yaxis_title=yaxis,
                       margin=dict(l=50, r=20, t=50, b=40))
