@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 
 from . import methods
-from .paths import cache_dir
+from .paths import atomic_write, cache_dir
 
 FORMAT = 1
 # modules whose source decides what a run produces; editing any of them invalidates the cache
@@ -43,29 +42,16 @@ def run_key(cfg) -> str:
     return f"{method}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
-def _atomic_write(path: Path, data: bytes):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save(run: methods.Run, key: str, folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save({"steps": run.steps, "frames": run.frames, "final": run.final, "history": run.history,
                 "state": run.state}, buf)
     payload = buf.getvalue()
-    _atomic_write(folder / f"{key}.pt", payload)
+    atomic_write(folder / f"{key}.pt", payload)
     meta = {"format": FORMAT, "key": key, "method": run.method, "config": run.config,
             "sha256": hashlib.sha256(payload).hexdigest(), "seconds": run.seconds, "device": run.device}
-    _atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1, default=str).encode())
+    atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1, default=str).encode())
 
 
 class CacheError(Exception):

@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import mnist
-from .paths import cache_dir
+from .paths import atomic_write, cache_dir
 
 # Everything that decides the trained weights; a change gives a new cache file.
 # One thread: the result does not depend on the machine's core count (two threads gave different
@@ -63,19 +62,6 @@ class LeNet(nn.Module):
 
 def _recipe_key() -> str:
     return hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @torch.no_grad()
@@ -179,8 +165,8 @@ def evaluation_classifier(root=None, cache=None) -> tuple[LeNet, dict]:
         blob = buf.getvalue()
         saved = {"sha256": hashlib.sha256(blob).hexdigest(), "train_seconds": seconds, "recipe": RECIPE}
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(pt, blob)
-        _atomic_write(meta, json.dumps(saved, indent=1).encode())  # last: marks the entry complete
+        atomic_write(pt, blob)
+        atomic_write(meta, json.dumps(saved, indent=1).encode())  # last: marks the entry complete
         cached = False
     test_x, test_y = mnist.mnist_tensors(False, root)
     acc = accuracy(model, test_x, test_y)
