@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -333,3 +334,52 @@ def mnist_tensors(train: bool, root=None) -> tuple[torch.Tensor, torch.Tensor]:
     ds = load_mnist(root, train=train)
     images = ds.data.reshape(len(ds), 784).float().div_(255.0)
     return images, ds.targets.long()
+
+
+# ---------------------------------------------------------------- a data set for the trainers
+
+_SPLITS: dict[tuple[bool, str], torch.Tensor] = {}   # (train, root) -> images (n, 784), loaded once
+
+
+def digit_images(train: bool = True) -> torch.Tensor:
+    """Every image of a split as float32 (n, 784) in [0, 1], read once per process and kept.
+
+    The folder is :func:`default_root` (``$CHARTLIB_MNIST_DIR`` or ``.cache/mnist``), looked up at
+    call time so that no machine-specific path ends up in a config.
+    """
+    key = (bool(train), str(default_root()))
+    if key not in _SPLITS:
+        images, _ = mnist_tensors(bool(train))
+        _SPLITS[key] = images.contiguous()
+    return _SPLITS[key]
+
+
+@dataclass(frozen=True)
+class MnistDigits:
+    """MNIST as a data set for the trainers (the ``data`` field of a chart or flow config).
+
+    ``sample(n, generator)`` draws n digits uniformly with replacement from the 60,000 training
+    images (``train=False``: the 10,000 test images), flattened to (n, 784) with values in [0, 1].
+    The only field is the split, so the run cache keys a config by what it means, not by where the
+    files happen to live on this machine.
+    """
+
+    train: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.train, bool):
+            raise ValueError(f"train={self.train!r} is not allowed: train must be True or False")
+
+    @property
+    def dim(self) -> int:
+        return 784
+
+    def images(self) -> torch.Tensor:
+        """All images of the split, (n, 784) float32 in [0, 1] (shared, do not modify)."""
+        return digit_images(self.train)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n random digits, shape (n, 784), float32 in [0, 1]; a copy the caller may modify."""
+        images = self.images()
+        idx = torch.randint(0, images.shape[0], (n,), generator=generator)
+        return images[idx]
