@@ -18,6 +18,12 @@ from typing import Sequence
 import torch
 
 
+# Rows of movers are processed in blocks of at most this many distance-matrix entries (64 MB in
+# float32 per temporary): training batches fit in one block, and a call with 8192 movers against
+# 16384 targets keeps its peak memory bounded instead of growing as n x (m + p).
+MAX_BLOCK_ELEMENTS = 1 << 24
+
+
 def drift_field(
     x: torch.Tensor,
     positives: torch.Tensor,
@@ -25,6 +31,7 @@ def drift_field(
     temperatures: Sequence[float] = (0.05,),
     scale_free: bool = False,
     unit_rms: bool = True,
+    max_block_elements: int | None = MAX_BLOCK_ELEMENTS,
 ) -> torch.Tensor:
     """Mean-shift drifting field acting on the movers.
 
@@ -38,6 +45,9 @@ def drift_field(
             spread of the points rather than an absolute length.
         unit_rms: rescale each temperature's field to unit root-mean-square over the batch before
             summing (a far-apart cloud otherwise sees forces near 1e-19, too small for Adam).
+        max_block_elements: largest block of the (n, m + p) distance matrix held at once.  When the
+            whole matrix is larger, the movers are taken in blocks of rows and the column sums are
+            accumulated over the blocks first, so the field is the same; ``None`` never splits.
 
     Returns:
         The field at every mover, shape (n, k).  Computed without gradients.
@@ -46,6 +56,8 @@ def drift_field(
         raise ValueError(f"x {tuple(x.shape)} and positives {tuple(positives.shape)} must be (n, k) and (p, k)")
     if not temperatures or any(t <= 0 for t in temperatures):
         raise ValueError(f"temperatures must be positive, got {tuple(temperatures)}")
+    if max_block_elements is not None and max_block_elements < 1:
+        raise ValueError(f"max_block_elements must be a positive number of entries or None, got {max_block_elements}")
     self_mask = negatives is None
     if negatives is None:
         negatives = x
@@ -57,29 +69,60 @@ def drift_field(
     with torch.no_grad():
         n, m = x.shape[0], negatives.shape[0]
         targets = torch.cat([negatives, positives], dim=0)          # (m + p, k)
-        dist = torch.cdist(x, targets)                              # (n, m + p)
-        mask = torch.zeros_like(dist, dtype=torch.bool)
-        if self_mask:
-            mask[:, :m] = torch.eye(n, dtype=torch.bool, device=x.device)
+        cols = targets.shape[0]
+        rows = n if max_block_elements is None else max(1, min(n, max_block_elements // cols))
+        blocks = [(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
+        kept: dict = {}
+
+        def block(lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+            """Distances (hi - lo, m + p) from movers lo:hi to the targets, and the self-mask."""
+            if (lo, hi) in kept:
+                return kept[(lo, hi)]
+            dist = torch.cdist(x[lo:hi], targets)
+            mask = torch.zeros_like(dist, dtype=torch.bool)
+            if self_mask:
+                own = torch.arange(lo, hi, device=x.device)
+                mask[own - lo, own] = True
+            if len(blocks) == 1:                                    # one block: compute it once
+                kept[(lo, hi)] = dist, mask
+            return dist, mask
+
+        scale = 1.0
         if scale_free:
-            dist = dist / dist[~mask].mean().clamp_min(torch.finfo(dist.dtype).tiny)
+            total_dist = sum(block(lo, hi)[0].masked_fill(block(lo, hi)[1], 0).sum() for lo, hi in blocks)
+            scale = (total_dist / (n * cols - (n if self_mask else 0))).clamp_min(torch.finfo(x.dtype).tiny)
+
+        def logits(lo: int, hi: int, tau: float) -> torch.Tensor:
+            dist, mask = block(lo, hi)
+            return (-(dist / scale) / tau).masked_fill(mask, -math.inf)
+
+        # column normalisers need every row: accumulate them block by block first
+        log_cols = {tau: torch.full((1, cols), -math.inf, dtype=x.dtype, device=x.device) for tau in temperatures}
+        for lo, hi in blocks:
+            for tau in temperatures:
+                log_cols[tau] = torch.logaddexp(log_cols[tau], torch.logsumexp(logits(lo, hi, tau), dim=0, keepdim=True))
+
+        parts: dict = {tau: ([], []) for tau in temperatures}       # log(W+ * W-) (n, 1) and m+ - m- (n, k)
+        for lo, hi in blocks:
+            for tau in temperatures:
+                lg = logits(lo, hi, tau)
+                log_rows = torch.logsumexp(lg, dim=1, keepdim=True)          # (rows, 1)
+                log_a = lg - 0.5 * (log_rows + log_cols[tau])                 # log of the normalised kernel
+                log_a_neg, log_a_pos = log_a[:, :m], log_a[:, m:]
+                log_w_neg = torch.logsumexp(log_a_neg, dim=1, keepdim=True)
+                log_w_pos = torch.logsumexp(log_a_pos, dim=1, keepdim=True)
+                mean_pos = torch.softmax(log_a_pos, dim=1) @ positives        # (rows, k)
+                mean_neg = torch.softmax(log_a_neg, dim=1) @ negatives
+                parts[tau][0].append(log_w_pos + log_w_neg)
+                parts[tau][1].append(mean_pos - mean_neg)
 
         total = torch.zeros_like(x)
         for tau in temperatures:
-            logits = (-dist / tau).masked_fill(mask, -math.inf)
-            log_rows = torch.logsumexp(logits, dim=1, keepdim=True)  # (n, 1)
-            log_cols = torch.logsumexp(logits, dim=0, keepdim=True)  # (1, m + p)
-            log_a = logits - 0.5 * (log_rows + log_cols)            # log of the normalised kernel
-            log_a_neg, log_a_pos = log_a[:, :m], log_a[:, m:]
-            log_w_neg = torch.logsumexp(log_a_neg, dim=1, keepdim=True)   # (n, 1)
-            log_w_pos = torch.logsumexp(log_a_pos, dim=1, keepdim=True)
-            mean_pos = torch.softmax(log_a_pos, dim=1) @ positives         # (n, k)
-            mean_neg = torch.softmax(log_a_neg, dim=1) @ negatives
-            log_weight = log_w_pos + log_w_neg                             # log(W+ * W-)
+            log_weight, diff = torch.cat(parts[tau][0]), torch.cat(parts[tau][1])
             if unit_rms:
                 # the overall scale drops out, so shift the log-weights before exponentiating
                 log_weight = log_weight - log_weight.max()
-            field = torch.exp(log_weight) * (mean_pos - mean_neg)
+            field = torch.exp(log_weight) * diff
             if unit_rms:
                 rms = field.pow(2).sum(dim=1).mean().sqrt()
                 field = field / rms.clamp_min(torch.finfo(field.dtype).tiny)

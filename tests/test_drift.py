@@ -117,3 +117,25 @@ def test_bad_inputs_are_refused():
         drift_field(x, x, None, temperatures=(0.0,))
     with pytest.raises(ValueError, match="must be"):
         drift_field(x, torch.randn(5, 3))
+
+
+@pytest.mark.parametrize("self_mask", [False, True])
+@pytest.mark.parametrize("scale_free", [False, True])
+@pytest.mark.parametrize("block", [1, 37, 500])
+def test_row_blocks_give_the_same_field_as_the_whole_matrix(self_mask, scale_free, block):
+    """The memory-bounded path (movers in blocks of rows) is the same field, not an approximation."""
+    g = gen(11)
+    x, pos, neg = torch.randn(101, 5, generator=g), torch.randn(90, 5, generator=g) + 1.5, torch.randn(70, 5, generator=g)
+    neg = None if self_mask else neg
+    cols = 90 + (101 if self_mask else 70)
+    whole = drift_field(x, pos, neg, temperatures=(0.05, 0.3, 1.0), scale_free=scale_free, max_block_elements=None)
+    split = drift_field(x, pos, neg, temperatures=(0.05, 0.3, 1.0), scale_free=scale_free,
+                        max_block_elements=block * cols)
+    torch.testing.assert_close(split, whole, rtol=1e-5, atol=1e-6)
+    assert whole.abs().max() > 0.1   # a real field, not two zeros
+
+
+def test_block_size_must_be_positive():
+    x = torch.randn(10, 2)
+    with pytest.raises(ValueError, match="max_block_elements"):
+        drift_field(x, x + 1, max_block_elements=0)
