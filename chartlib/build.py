@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .params import PROFILES
-from .paths import ROOT
+from .paths import ROOT, atomic_write, cache_dir
 
 MATHJAX = "mathjax@3.2.2"   # MathJax 3 is what Sphinx's mathjax extension targets
 
@@ -60,6 +60,10 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     stamp_path = stage_book / f".{src.stem}.stamp.json"
     stamp = {"source": _sha(src), "profile": profile, "chartlib": chartlib_version()}
     metrics = build_dir / "metrics" / f"{src.stem}.json"
+    if json.loads(src.read_text()).get("metadata", {}).get("chartlib", {}).get("reads_metrics"):
+        # a page built from the other chapters' measurements is stale whenever one of them changes
+        others = sorted(p for p in (build_dir / "metrics").glob("*.json") if p != metrics)
+        stamp["inputs"] = _sha(*others) if others else ""
     if out.exists() and stamp_path.exists() and metrics.exists():
         try:
             if json.loads(stamp_path.read_text()) == stamp:
@@ -77,6 +81,68 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     os.replace(partial, out)
     stamp_path.write_text(json.dumps(stamp))
     return "executed"
+
+
+def describe_machine() -> dict:
+    """What the timings were measured on: CPU model, cores, torch, GPU if any."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "gpu": gpu, "torch": torch.__version__, "python": platform.python_version(),
+            "description": f"{cores} cores of {cpu}" + (f", {gpu}" if gpu else ", no GPU")}
+
+
+def count_runs(executed: Path, cached_before: set[str]) -> dict[str, int]:
+    """Runs an executed notebook trained, and runs it loaded that were in the cache before it started
+    (a run it trained and then loaded again itself is not a saving), from its log lines."""
+    lines = [line for cell in json.loads(executed.read_text())["cells"] for out in cell.get("outputs", [])
+             if out.get("output_type") == "stream" for line in "".join(out.get("text", "")).splitlines()]
+    loaded = {}
+    for line in lines:   # from cache: <key> (trained in <seconds> s on <device>)
+        if line.startswith("from cache: "):
+            parts = line.split()
+            loaded[parts[2]] = float(parts[5]) if len(parts) > 5 and parts[4] == "in" else 0.0
+    earlier = {k: v for k, v in loaded.items() if k in cached_before}
+    return {"trained": sum(line.startswith("trained ") for line in lines), "cached": len(earlier),
+            "cached_train_seconds": round(sum(earlier.values()), 1)}
+
+
+def record_timing(build_dir: Path, profile: str, stem: str, seconds: float, state: str, runs: dict | None = None):
+    """Keep ``_build/timings/<profile>.json`` current after every notebook.
+
+    ``notebook_seconds`` is each notebook's last execution (one that was up to date keeps it);
+    ``runs`` how many runs that execution trained, and how many it loaded from an earlier build's
+    cache with their recorded training seconds; ``cold_seconds`` what a fresh machine pays: the
+    execution time plus those training seconds (measured outright when nothing came from the cache,
+    ``cold_estimated`` says which)."""
+    path = build_dir / "timings" / f"{profile}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        record = {}
+    record.setdefault("profile", profile)
+    for key in ("notebook_seconds", "cold_seconds", "cold_estimated", "runs"):
+        record.setdefault(key, {})
+    if state == "executed" or stem not in record["notebook_seconds"]:
+        record["notebook_seconds"][stem] = seconds
+        record["machine"] = describe_machine()
+        runs = runs or {"trained": 0, "cached": 0, "cached_train_seconds": 0.0}
+        record["runs"][stem] = runs
+        record["cold_seconds"][stem] = round(seconds + runs["cached_train_seconds"], 1)
+        record["cold_estimated"][stem] = runs["cached"] > 0
+    record["total_seconds"] = round(sum(record["notebook_seconds"].values()), 1)
+    record["cold_total_seconds"] = round(sum(record["cold_seconds"].values()), 1)
+    atomic_write(path, json.dumps(record, indent=1).encode())
 
 
 def _mathjax(static: Path):
@@ -126,6 +192,7 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
     build_dir, stage = output / "_build", output / ".stage"
     os.environ["CHARTLIB_BUILD_DIR"] = str(build_dir)   # notebooks write their metrics JSON here
     os.environ["CHARTLIB_PROGRESS"] = "line"            # one line per training run in executed notebooks
+    os.environ["CHARTLIB_BOOK_BUILD"] = "1"             # widgets give way to static figures (see explorer.py)
     # OpenMP threads that spin while waiting make torch many times slower whenever anything else
     # runs on a small machine; passive waiting costs nothing measurable when the machine is idle.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -142,19 +209,21 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
             continue
         t = time.perf_counter()
         print(f"[book] {nb.name}: executing ({profile})", flush=True)
+        cached_before = {p.stem for p in cache_dir().glob("*.json")}
         state = execute(nb, stage_book, profile, build_dir)
         timings[nb.stem] = round(time.perf_counter() - t, 1)
+        runs = count_runs(stage_book / nb.name, cached_before) if state == "executed" else None
+        record_timing(build_dir, profile, nb.stem, timings[nb.stem], state, runs)
         print(f"[book] {nb.name}: {state} in {timings[nb.stem]} s", flush=True)
     stage_static(stage)
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage), "--path-output", str(output)]
     print("[book] rendering with Jupyter Book", flush=True)
+    t_render = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise BuildError(f"jupyter-book failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    (build_dir / "timings").mkdir(parents=True, exist_ok=True)
-    (build_dir / "timings" / f"{profile}.json").write_text(json.dumps(
-        {"profile": profile, "notebook_seconds": timings, "total_seconds": round(time.perf_counter() - total, 1)}, indent=1))
+    record_timing(build_dir, profile, "render", round(time.perf_counter() - t_render, 1), "executed")
     html = build_dir / "html"
     print(f"[book] done in {time.perf_counter() - total:.0f} s: open {html / 'index.html'}", flush=True)
     return html

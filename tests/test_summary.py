@@ -1,0 +1,94 @@
+"""The summary chapter's verdicts follow their stated rules, on the ci book's real measurements and
+on copies of them changed to known outcomes."""
+import copy
+import json
+
+import pytest
+
+from chartlib import summary
+
+
+@pytest.fixture(scope="module")
+def measured(built_book):
+    return summary.load_metrics(built_book)
+
+
+def verdict_of(rows, text):
+    hits = [r for r in rows if text in r["claim"]]
+    assert len(hits) == 1, [r["claim"] for r in rows]
+    return hits[0]["verdict"]
+
+
+def test_every_chapter_contributes_claims_with_rules(measured):
+    rows = summary.claims(measured)
+    assert {r["stem"] for r in rows} == set(summary.CHAPTERS)
+    assert sum(r["source"] == "note" for r in rows) >= 10 and sum(r["source"] == "book" for r in rows) >= 5
+    for r in rows:
+        assert r["rule"] and r["value"] and r["verdict"] in summary.VERDICTS
+
+
+def test_the_summary_page_wrote_the_same_claims(built_book, measured):
+    page = json.loads((built_book / "metrics" / "06_summary.json").read_text())
+    assert page["profile"] == "ci"
+    assert [(r["claim"], r["verdict"]) for r in page["claims"]] == [(r["claim"], r["verdict"]) for r in summary.claims(measured)]
+
+
+@pytest.mark.parametrize("collapsed, expected", [(0, "not reproduced"), (1, "partly"), (None, "reproduced")])
+def test_collapse_verdict_counts_seeds(measured, collapsed, expected):
+    m = copy.deepcopy(measured)
+    seeds = m["01_mode_collapse"]["arms"]["small_tau"]["per_seed"]
+    n = len(seeds) if collapsed is None else collapsed
+    for i, p in enumerate(seeds):
+        p["majority"] = 1.0 if i < n else 0.5
+    assert verdict_of(summary.claims(m), "collapses onto one mode") == expected
+
+
+def test_chart_coverage_verdict_and_its_dependency(measured):
+    m = copy.deepcopy(measured)
+    ct = m["02_chart_transport"]["arms"]["chart transport"]["per_seed"]
+    ct[0]["modes_held"] = 1
+    rows = summary.claims(m)
+    assert verdict_of(rows, "covers every mode") == "partly"
+    # "needs latents inside the prior" also needs every plain chart seed to cover both modes
+    assert verdict_of(rows, "start inside the prior") == "not reproduced"
+
+
+def test_sweep_verdict_needs_a_monotone_onset(measured):
+    m = copy.deepcopy(measured)
+    sweep = m["01_mode_collapse"]["sweep"]
+    keys = sorted(sweep, key=float)
+    for k in keys:
+        sweep[k]["summary"]["collapsed_seeds"] = 0
+    sweep[keys[-1]]["summary"]["collapsed_seeds"] = sweep[keys[-1]]["summary"]["seeds"]
+    assert verdict_of(summary.claims(m), "separation/τ") == "reproduced"
+    sweep[keys[0]]["summary"]["collapsed_seeds"] = sweep[keys[0]]["summary"]["seeds"]   # collapse, then none
+    assert verdict_of(summary.claims(m), "separation/τ") != "reproduced"
+
+
+def test_surface_verdicts_compare_seeds(measured):
+    m = copy.deepcopy(measured)
+    arms = m["04_stochastic_encoding"]["arms"]
+    for p in arms["stochastic, kernel field"]["per_seed"]:
+        p["samples"]["off_surface"][summary.OFF] = 1.0          # worse than deterministic everywhere
+    assert verdict_of(summary.claims(m), "keeps samples on the surface") == "not reproduced"
+
+
+def test_mnist_claims_are_recomputed_from_the_distances(measured):
+    m = copy.deepcopy(measured)
+    for a in m["05_mnist"]["arms"].values():
+        if a["kind"] == "chart":       # make 12-D the worst everywhere
+            a["scores"]["fd"] = 1000.0 if a["latent_dim"] == 12 else 10.0
+    assert verdict_of(summary.claims(m), "12-D latents give the best samples") == "not reproduced"
+
+
+def test_missing_or_mixed_measurements_are_refused(tmp_path, measured):
+    (tmp_path / "metrics").mkdir()
+    with pytest.raises(summary.MissingMetrics, match="01_mode_collapse"):
+        summary.load_metrics(tmp_path)
+    for stem, m in measured.items():
+        (tmp_path / "metrics" / f"{stem}.json").write_text(json.dumps({**m, "profile": "full" if stem == "05_mnist" else "ci"}))
+    with pytest.raises(summary.MissingMetrics, match="different profiles"):
+        summary.load_metrics(tmp_path)
+    (tmp_path / "metrics" / "01_mode_collapse.json").write_text("{truncated")
+    with pytest.raises(summary.MissingMetrics, match="not valid JSON"):
+        summary.load_metrics(tmp_path)
