@@ -1,0 +1,74 @@
+"""The run explorer: live widgets react to their controls; the static page gets a Plotly figure."""
+import matplotlib
+import plotly.graph_objects as go
+import pytest
+import torch
+
+from chartlib import explorer
+from chartlib.methods import Run
+
+matplotlib.use("Agg")
+
+
+def fake_run(shift: float, dims: int = 2, steps=(0, 10, 20)) -> Run:
+    frames = torch.stack([torch.full((5, dims), shift + i) for i in range(len(steps))])
+    return Run(method="chart", config={}, steps=list(steps), frames={"samples": frames, "latents": frames[..., :2]},
+               final={}, history={"loss": [1.0 / (1 + i) for i in range(steps[-1] + 1)]}, state={}, seconds=1.5,
+               device="cpu", cached=True)
+
+
+ENTRIES = [({"arm": a, "seed": s}, fake_run(10 * i + s)) for i, a in enumerate(("chart", "flow")) for s in (0, 1)]
+
+
+def test_live_widgets_follow_their_controls(monkeypatch):
+    monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
+    drawn = []
+    real = explorer.draw_frame
+    monkeypatch.setattr(explorer, "draw_frame", lambda run, i, keys=None, title="": drawn.append((run, i)) or real(run, i, keys, title))
+    box = explorer.explorer_widget(ENTRIES)
+    (arm, seed), step, note, _ = box.children[0].children, box.children[1], box.children[2], box.children[3]
+    assert drawn[-1] == (ENTRIES[0][1], 2)                  # first run, last step
+    step.value = 0
+    assert drawn[-1] == (ENTRIES[0][1], 0)
+    arm.value, seed.value = "flow", 1
+    assert drawn[-1][0] is ENTRIES[3][1]
+    assert "loaded from the run cache" in note.value
+
+
+def test_missing_combination_is_said_not_drawn(monkeypatch):
+    entries = ENTRIES[:3]                                   # no (flow, seed 1)
+    box = explorer.explorer_widget(entries)
+    arm, seed = box.children[0].children
+    arm.value, seed.value = "flow", 1
+    assert "no trained run" in box.children[2].value
+
+
+def test_image_frames_draw_as_a_grid():
+    run = fake_run(0.0, dims=784)
+    run.frames = {"samples": torch.rand(3, 16, 784)}
+    fig = explorer.draw_frame(run, 1)
+    assert fig.axes[0].images, "784-D frames should be drawn as an image"
+
+
+def test_static_book_gets_a_plotly_figure_with_one_series_per_run(monkeypatch):
+    monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
+    shown = []
+    monkeypatch.setattr(explorer, "show", shown.append)
+    fig = explorer.explore(ENTRIES)
+    assert isinstance(fig, go.Figure) and shown == [fig]
+    assert [t.name for t in fig.data] == ["chart · seed 0", "chart · seed 1", "flow · seed 0", "flow · seed 1"]
+    assert [t.visible for t in fig.data] == [True, "legendonly", "legendonly", "legendonly"]
+    slider = fig.layout.sliders[0]
+    assert [s.label for s in slider.steps] == ["0", "10", "20"]
+    assert slider.steps[0].args[0]["x"][3] == [11.0] * 5      # step 0 of (flow, seed 1) is all 11
+
+
+def test_bad_entries_are_refused():
+    with pytest.raises(ValueError, match="at least one"):
+        explorer.explore([])
+    with pytest.raises(ValueError, match="same facets"):
+        explorer.explore([({"arm": "a"}, fake_run(0)), ({"seed": 1}, fake_run(1))])
+    with pytest.raises(ValueError, match="same facet values"):
+        explorer.explore([({"arm": "a"}, fake_run(0)), ({"arm": "a"}, fake_run(1))])
+    with pytest.raises(ValueError, match="different training steps"):
+        explorer.static_figure([({"arm": "a"}, fake_run(0)), ({"arm": "b"}, fake_run(1, steps=(0, 5)))])
