@@ -8,6 +8,9 @@ import threading
 
 import pytest
 
+from chartlib.paths import ROOT
+
+SCREENSHOTS = ROOT / "_build" / "screenshots"   # for review by people; git-ignored
 CHAPTERS = ["01_mode_collapse", "02_chart_transport", "03_space_filling", "04_stochastic_encoding"]
 
 
@@ -67,6 +70,21 @@ def test_stochastic_charts_beat_the_deterministic_one(built_book):
     assert failing and "sigma_mean" in failing[0]["per_seed"][0]
 
 
+def test_the_build_records_each_notebooks_time_and_the_machine(built_book):
+    t = json.loads((built_book / "timings" / "ci.json").read_text())
+    assert set(CHAPTERS) | {"05_mnist", "06_summary", "render"} <= set(t["notebook_seconds"])
+    assert all(v > 0 for v in t["notebook_seconds"].values())
+    assert t["machine"]["cores"] >= 1 and t["machine"]["torch"]
+    # the resumed build took the interrupted one's runs from the cache: chapter 1's cold time adds their
+    # recorded training time; every other notebook trained all of its runs, so its cold time is measured
+    r1 = t["runs"]["01_mode_collapse"]
+    assert r1["cached"] >= 3 and r1["cached_train_seconds"] > 0 and t["cold_estimated"]["01_mode_collapse"]
+    assert t["cold_seconds"]["01_mode_collapse"] == pytest.approx(t["notebook_seconds"]["01_mode_collapse"]
+                                                                  + r1["cached_train_seconds"], abs=0.11)
+    assert t["runs"]["02_chart_transport"]["cached"] == 0 and t["runs"]["02_chart_transport"]["trained"] > 5
+    assert not t["cold_estimated"]["05_mnist"] and t["cold_seconds"]["05_mnist"] == t["notebook_seconds"]["05_mnist"]
+
+
 def test_executed_notebooks_stay_readable(built_book):
     nb = json.loads((built_book.parent / ".stage" / "book" / "01_mode_collapse.ipynb").read_text())
     streams = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "stream"]
@@ -107,15 +125,55 @@ def browser():
         b.close()
 
 
+# Every page of the site and what it must show: (Plotly figures at least, math, a slider to move,
+# the summary table).  test_every_page_of_the_site_is_checked keeps this list complete.
+PAGES = {
+    "index.html": (0, False, False, False),             # redirects to the intro
+    "book/intro.html": (0, False, False, False),
+    "book/01_mode_collapse.html": (4, True, True, False),
+    "book/02_chart_transport.html": (6, True, True, False),
+    "book/03_space_filling.html": (1, True, True, False),
+    "book/04_stochastic_encoding.html": (4, True, True, False),
+    "book/05_mnist.html": (2, True, True, False),
+    "book/06_summary.html": (0, False, False, True),
+    "search.html": (0, False, False, False),
+    "genindex.html": (0, False, False, False),
+}
+VERDICTS = {"reproduced", "partly", "not reproduced", "not tested"}
+
+# the trace a figure's slider restyles, and the restyled attribute's current value (x, or an image source)
 SLIDER_STATE = """id => { const gd = document.getElementById(id);
-  const s = gd.layout.sliders[0]; const idx = s.steps[0].args[1][0];
-  return {active: s.active, x: Array.from(gd.data[idx].x).slice(0, 5)}; }"""
+  const s = gd.layout.sliders[0]; const idx = s.steps[0].args[1][0]; const key = Object.keys(s.steps[0].args[0])[0];
+  return {active: s.active, key: key, value: JSON.stringify(gd.data[idx][key]).slice(0, 400)}; }"""
 
 
-@pytest.mark.parametrize("page, min_figures", [("book/01_mode_collapse.html", 3), ("book/02_chart_transport.html", 5),
-                                               ("book/03_space_filling.html", 1),
-                                               ("book/04_stochastic_encoding.html", 3), ("index.html", 0)])
-def test_page_renders_offline_and_its_slider_moves_the_figure(built_book, site, browser, page, min_figures):
+def test_every_page_of_the_site_is_checked(built_book):
+    html = built_book / "html"
+    found = {p.relative_to(html).as_posix() for p in html.rglob("*.html") if "_static" not in p.parts}
+    assert found == set(PAGES)
+
+
+def _move_first_slider(pg):
+    """Click the start of the first slider on the page; return its state before and after."""
+    fig_id = pg.evaluate("() => Array.from(document.querySelectorAll('.plotly-graph-div'))"
+                         ".find(g => g.layout.sliders && g.layout.sliders.length).id")
+    before = pg.evaluate(SLIDER_STATE, fig_id)
+    rail = pg.locator(f"[id='{fig_id}'] .slider-rail-rect").first
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    pg.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)   # the first training step
+    pg.wait_for_timeout(300)
+    after = pg.evaluate(SLIDER_STATE, fig_id)
+    if after["key"] == "source":   # an image figure: the page shows the new frame, not the old one
+        shown = pg.evaluate(f"() => Array.from(document.getElementById('{fig_id}').querySelectorAll('image'))"
+                            ".map(i => JSON.stringify(i.getAttribute('href')).slice(0, 400))")
+        assert after["value"] in shown and before["value"] not in shown
+    return before, after
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_works_offline_in_a_browser(built_book, site, browser, page):
+    min_figures, math, slider, summary_table = PAGES[page]
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = ctx.new_page()
     errors, outside = [], []
@@ -129,22 +187,21 @@ def test_page_renders_offline_and_its_slider_moves_the_figure(built_book, site, 
     assert figures.count() >= min_figures
     for i in range(figures.count()):   # every figure was drawn by plotly.js
         assert figures.nth(i).locator(".main-svg").count() > 0, f"figure {i} on {page} did not render"
-    if min_figures:
+    if math:
         assert pg.locator("mjx-container").count() > 0, "math did not render"
-        fig_id = pg.evaluate("() => Array.from(document.querySelectorAll('.plotly-graph-div'))"
-                             ".find(g => g.layout.sliders && g.layout.sliders.length).id")
-        before = pg.evaluate(SLIDER_STATE, fig_id)
-        rail = pg.locator(f"[id='{fig_id}'] .slider-rail-rect").first
-        rail.scroll_into_view_if_needed()
-        box = rail.bounding_box()
-        pg.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)   # the first training step
-        pg.wait_for_timeout(300)
-        after = pg.evaluate(SLIDER_STATE, fig_id)
+    if slider:
+        before, after = _move_first_slider(pg)
         assert after["active"] == 0 and before["active"] != 0
-        assert after["x"] != before["x"], "moving the slider did not change the plotted points"
-    shots = built_book / "screenshots"
-    shots.mkdir(exist_ok=True)
-    pg.screenshot(path=str(shots / (page.replace("/", "_") + ".png")), full_page=True)
+        assert after["value"] != before["value"], "moving the slider did not change the figure"
+    if summary_table:
+        verdicts = pg.locator("table.chartlib-table td:last-child").all_inner_texts()
+        assert len(verdicts) >= 10 and set(verdicts) <= VERDICTS, verdicts
+    if page.startswith("book/0"):      # chapters: download and launch links (links only, nothing fetched)
+        hrefs = pg.eval_on_selector_all("a", "els => els.map(e => e.href)")
+        assert any(h.endswith(".ipynb") for h in hrefs), "no notebook download link"
+        assert any("mybinder.org" in h for h in hrefs) and any("colab.research.google.com" in h for h in hrefs)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENSHOTS / (page.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
     ctx.close()
     assert errors == [], f"console errors on {page}: {errors}"
     assert outside == [], f"requests leaving the machine from {page}: {outside}"
