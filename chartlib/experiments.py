@@ -71,7 +71,7 @@ class ModeCollapseSettings:
     large_temperature: float = 1.0
     multi_temperatures: tuple[float, ...] = (0.02, 0.05, 0.2)
     sweep_ratios: tuple[float, ...] = (4, 10, 20, 40, 80, 160)   # separation / temperature
-    sweep_seeds: int = 5
+    sweep_seeds: int = 3
     init_offset: tuple[float, float] = (0.0, 4.0)
     n_eval: int = 2000
 
@@ -182,14 +182,18 @@ CHART_TRANSPORT_PROFILES = {
 }
 
 
-def sampling_rate(sample, n: int = 2000, repeats: int = 5) -> float:
-    """Median samples per second of ``sample(n)`` over a few repeats (after one warm-up call)."""
+def sampling_rate(sample, n: int = 2000, repeats: int = 5, device=None) -> float:
+    """Median samples per second of ``sample(n)`` over a few repeats (after one warm-up call).
+    On CUDA the clock stops only after the device has finished."""
+    sync = torch.cuda.synchronize if torch.device(device or "cpu").type == "cuda" else (lambda: None)
     with torch.no_grad():
         sample(n)
         times = []
         for _ in range(repeats):
+            sync()
             t = time.perf_counter()
             sample(n)
+            sync()
             times.append(time.perf_counter() - t)
     return n / statistics.median(times)
 
@@ -226,14 +230,18 @@ def chart_transport(s: ChartTransportSettings, device=None) -> dict:
         weight_sweep[lam] = {"per_seed": arm["per_seed"], "summary": summarise(arm)}
     # sampling cost: one decoder call vs euler_steps velocity calls, timed on the device used
     chart_run, flow_run = arms["chart transport"]["runs"][0], arms["flow matching"]["runs"][0]
+    device = torch.device(device or "cpu")
     _, dec = build_chart(s.chart_config(0))
     dec.load_state_dict(chart_run.state["decoder"])
     vel = TimeMLP(2, s.schedule(0).width, s.schedule(0).depth)
     vel.load_state_dict(flow_run.state["velocity"])
+    dec, vel = dec.to(device), vel.to(device)
+    noise = lambda n: torch.randn(n, 2, device=device)  # noqa: E731
     cost = {"chart": {"network_evaluations": 1,
-                      "samples_per_second": sampling_rate(lambda n: dec(torch.randn(n, 2)))},
+                      "samples_per_second": sampling_rate(lambda n: dec(noise(n)), device=device)},
             "flow matching": {"network_evaluations": s.euler_steps,
-                              "samples_per_second": sampling_rate(lambda n: euler_sample(vel, torch.randn(n, 2), s.euler_steps))}}
+                              "samples_per_second": sampling_rate(lambda n: euler_sample(vel, noise(n), s.euler_steps),
+                                                                  device=device)}}
     return {"arms": arms, "weight_sweep": weight_sweep, "floor_energy": floor, "sampling_cost": cost,
             "steps": chart_run.steps, "wall_seconds": time.perf_counter() - start}
 

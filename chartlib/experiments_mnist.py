@@ -34,6 +34,7 @@ import torch
 from . import classifier as clf
 from .cache import cached
 from .data import seeded
+from .experiments import sampling_rate
 from .methods import (ChartConfig, FlowConfig, Run, Schedule, StochasticChartConfig, build_chart,
                       build_stochastic_chart, euler_sample)
 from .mnist import MnistDigits, digit_images
@@ -72,7 +73,7 @@ class MnistSettings:
     several).
     """
 
-    steps: int = 2500
+    steps: int = 2000
     batch: int = 256
     lr: float = 1e-3
     width: int = 1024
@@ -201,26 +202,6 @@ def held_out_split(n_eval: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ---------------------------------------------------------------------------------------------
 # the chapter
-
-def sampling_rate(sample, n: int, repeats: int, device=None) -> float:
-    """Median images per second of ``sample(n)`` over ``repeats`` timed calls after one warm-up
-    (on CUDA each call is waited for, so the time is the computation's, not the launch's)."""
-    cuda = device is not None and torch.device(device).type == "cuda"
-
-    def call():
-        out = sample(n)
-        if cuda:
-            torch.cuda.synchronize()
-        return out
-
-    with torch.no_grad():
-        call()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t)
-    return n / statistics.median(times)
 
 
 def energy(x: torch.Tensor, y: torch.Tensor, at_most: int = 2000) -> float:
