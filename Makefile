@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book test browser clean
+.PHONY: book test browser bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ browser:
 
 test: $(STAMP) browser
 	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
 
 clean:
 	rm -rf _build .stage

@@ -20,13 +20,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CHARTLIB_CACHE_DIR", ROOT / ".cache" / "runs"))
 
 
-def _clean(obj):
+def json_safe(obj):
+    """The same structure with string keys, tuples as lists, and NaN / infinities as None (JSON has none)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -34,7 +35,7 @@ def write_metrics(stem: str, metrics: dict) -> Path:
     """Write one notebook's measurements to ``_build/metrics/<stem>.json`` and return the path."""
     out = build_dir() / "metrics" / f"{stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_clean(metrics), indent=1))
+    out.write_text(json.dumps(json_safe(metrics), indent=1))
     return out
 
 
