@@ -8,6 +8,7 @@ relies on a page-level plotly.js (the static book serves it once from ``_static`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import plotly.graph_objects as go
 import torch
@@ -155,8 +156,10 @@ def _dedupe_legend(fig: go.Figure):
         seen.add(tr.name)
 
 
-def table(rows: list[dict], columns: dict[str, str], digits: int = 3, caption: str = ""):
-    """Display rows as an HTML table; ``columns`` maps row keys to column headers."""
+def table(rows: list[dict], columns: dict[str, str], digits: int = 3, caption: str = "",
+          cell_style: Callable[[str, object], str] | None = None):
+    """Display rows as an HTML table; ``columns`` maps row keys to column headers.  ``cell_style(key,
+    value)`` may return inline CSS for a cell.  Wide tables scroll sideways instead of being cut off."""
     from html import escape
 
     from IPython.display import HTML, display
@@ -169,9 +172,14 @@ def table(rows: list[dict], columns: dict[str, str], digits: int = 3, caption: s
         return escape(str(v))
 
     head = "".join(f"<th>{escape(h)}</th>" for h in columns.values())
-    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(k, ''))}</td>" for k in columns) + "</tr>" for r in rows)
+    def td(k, v):
+        style = cell_style(k, v) if cell_style else ""
+        return f'<td style="{escape(style)}">{cell(v)}</td>' if style else f"<td>{cell(v)}</td>"
+
+    body = "".join("<tr>" + "".join(td(k, r.get(k, "")) for k in columns) + "</tr>" for r in rows)
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    display(HTML(f'<table class="chartlib-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'))
+    display(HTML(f'<div style="overflow-x: auto"><table class="chartlib-table">{cap}<thead><tr>{head}</tr></thead>'
+                 f'<tbody>{body}</tbody></table></div>'))
 
 
 def say(text: str):

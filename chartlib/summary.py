@@ -31,6 +31,14 @@ DETACHED = 10.0        # "loses the data": detached reconstruction error at leas
 CRITIC = 5.0           # "critic failure": off-surface share at least this many times the working critic's
 
 
+COLOURS = {"reproduced": "#d9f2d9", "partly": "#fff0c2", "not reproduced": "#f8d4d4", "not tested": "#e8e8e8"}
+
+
+def verdict_style(key: str, value) -> str:
+    """Inline CSS for a summary table cell: the verdict cell is coloured by its verdict."""
+    return f"background: {COLOURS[value]}; font-weight: 600; white-space: nowrap" if key == "verdict" else ""
+
+
 class MissingMetrics(FileNotFoundError):
     pass
 
