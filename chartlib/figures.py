@@ -178,7 +178,7 @@ def table(rows: list[dict], columns: dict[str, str], digits: int = 3, caption: s
 
     body = "".join("<tr>" + "".join(td(k, r.get(k, "")) for k in columns) + "</tr>" for r in rows)
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    display(HTML(f'<div style="overflow-x: auto"><table class="chartlib-table">{cap}<thead><tr>{head}</tr></thead>'
+    display(HTML(f'<div style="overflow-x: auto"><table class="chartlib-table" style="font-size: 0.85em">{cap}<thead><tr>{head}</tr></thead>'
                  f'<tbody>{body}</tbody></table></div>'))
 
 
