@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .params import PROFILES
-from .paths import ROOT, atomic_write, cache_dir
+from .paths import ROOT, atomic_write
 
 MATHJAX = "mathjax@3.2.2"   # MathJax 3 is what Sphinx's mathjax extension targets
 
@@ -60,11 +60,10 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     stamp_path = stage_book / f".{src.stem}.stamp.json"
     stamp = {"source": _sha(src), "profile": profile, "chartlib": chartlib_version()}
     metrics = build_dir / "metrics" / f"{src.stem}.json"
-    if json.loads(src.read_text()).get("metadata", {}).get("chartlib", {}).get("reads_metrics"):
-        # a page built from the other chapters' measurements is stale whenever one of them changes
-        others = sorted(p for p in (build_dir / "metrics").glob("*.json") if p != metrics)
-        stamp["inputs"] = _sha(*others) if others else ""
-    if out.exists() and stamp_path.exists() and metrics.exists():
+    # a page built from the other chapters' measurements and the build's timings (the summary) takes
+    # seconds and is stale whenever any of them changes: always execute it
+    reads_others = json.loads(src.read_text()).get("metadata", {}).get("chartlib", {}).get("reads_metrics", False)
+    if out.exists() and stamp_path.exists() and metrics.exists() and not reads_others:
         try:
             if json.loads(stamp_path.read_text()) == stamp:
                 return "up to date"
@@ -101,29 +100,34 @@ def describe_machine() -> dict:
             "description": f"{cores} cores of {cpu}" + (f", {gpu}" if gpu else ", no GPU")}
 
 
-def count_runs(executed: Path, cached_before: set[str]) -> dict[str, int]:
-    """Runs an executed notebook trained, and runs it loaded that were in the cache before it started
-    (a run it trained and then loaded again itself is not a saving), from its log lines."""
+def count_runs(executed: Path, seen: set[str]) -> tuple[dict, set[str]]:
+    """From an executed notebook's log lines: how many runs it trained, and the runs it loaded that
+    neither it nor an earlier notebook of this build (``seen``) trained or used, with their recorded
+    training seconds: on a fresh machine this notebook would train those itself.  Also returns every
+    run key the notebook mentions, for the notebooks after it."""
     lines = [line for cell in json.loads(executed.read_text())["cells"] for out in cell.get("outputs", [])
              if out.get("output_type") == "stream" for line in "".join(out.get("text", "")).splitlines()]
-    loaded = {}
-    for line in lines:   # from cache: <key> (trained in <seconds> s on <device>)
-        if line.startswith("from cache: "):
-            parts = line.split()
+    loaded, saved = {}, set()
+    for line in lines:
+        parts = line.split()
+        if line.startswith("from cache: "):          # from cache: <key> (trained in <seconds> s on <device>)
             loaded[parts[2]] = float(parts[5]) if len(parts) > 5 and parts[4] == "in" else 0.0
-    earlier = {k: v for k, v in loaded.items() if k in cached_before}
-    return {"trained": sum(line.startswith("trained ") for line in lines), "cached": len(earlier),
-            "cached_train_seconds": round(sum(earlier.values()), 1)}
+        elif line.startswith("saved to cache: "):
+            saved.add(parts[3])
+    credited = {k: v for k, v in loaded.items() if k not in seen and k not in saved}
+    runs = {"trained": sum(line.startswith("trained ") for line in lines), "cached": len(credited),
+            "cached_train_seconds": round(sum(credited.values()), 1)}
+    return runs, set(loaded) | saved
 
 
 def record_timing(build_dir: Path, profile: str, stem: str, seconds: float, state: str, runs: dict | None = None):
     """Keep ``_build/timings/<profile>.json`` current after every notebook.
 
     ``notebook_seconds`` is each notebook's last execution (one that was up to date keeps it);
-    ``runs`` how many runs that execution trained, and how many it loaded from an earlier build's
-    cache with their recorded training seconds; ``cold_seconds`` what a fresh machine pays: the
-    execution time plus those training seconds (measured outright when nothing came from the cache,
-    ``cold_estimated`` says which)."""
+    ``runs`` how many runs that execution trained, and how many it loaded that an earlier build had
+    trained (see ``count_runs``), with their recorded training seconds; ``cold_seconds`` what a fresh
+    machine pays: the execution time plus those training seconds (measured outright when no run came
+    from an earlier build, ``cold_estimated`` says which)."""
     path = build_dir / "timings" / f"{profile}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -203,17 +207,19 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
     for extra in [*(ROOT / "book").glob("*.md"), ROOT / "book" / "favicon.svg"]:
         shutil.copy2(extra, stage_book / extra.name)
     total = time.perf_counter()
-    timings = {}
+    timings, seen = {}, set()   # seen: run keys used by the notebooks before this one
     for nb in notebooks():
         if only and nb.stem not in only:
+            if (stage_book / nb.name).exists():       # its runs still count as used before the next one
+                seen |= count_runs(stage_book / nb.name, seen)[1]
             continue
         t = time.perf_counter()
         print(f"[book] {nb.name}: executing ({profile})", flush=True)
-        cached_before = {p.stem for p in cache_dir().glob("*.json")}
         state = execute(nb, stage_book, profile, build_dir)
         timings[nb.stem] = round(time.perf_counter() - t, 1)
-        runs = count_runs(stage_book / nb.name, cached_before) if state == "executed" else None
-        record_timing(build_dir, profile, nb.stem, timings[nb.stem], state, runs)
+        runs, keys = count_runs(stage_book / nb.name, seen)
+        seen |= keys
+        record_timing(build_dir, profile, nb.stem, timings[nb.stem], state, runs if state == "executed" else None)
         print(f"[book] {nb.name}: {state} in {timings[nb.stem]} s", flush=True)
     stage_static(stage)
     jb = Path(sys.executable).parent / "jupyter-book"

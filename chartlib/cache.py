@@ -97,4 +97,6 @@ def cached(cfg, device=None, folder: Path | None = None) -> methods.Run:
         return run
     run = methods.TRAINERS[methods.CONFIGS[type(cfg)]](cfg, device=device)
     save(run, key, folder)
+    if os.environ.get("CHARTLIB_PROGRESS", "bar") != "bar":
+        print(f"saved to cache: {key}")
     return run
