@@ -16,11 +16,11 @@ import torch  # noqa: E402
 
 from chartlib.nets import pick_device  # noqa: E402
 from chartlib.paths import build_dir  # noqa: E402
+from chartlib.summary import BUDGETS  # noqa: E402
 
 from . import drift, training  # noqa: E402
 from .common import machine, matmul_rate, out_dir, write  # noqa: E402
 
-BUDGETS = {"ci": 300, "full": 2700}     # whole-book wall time, seconds, on a 2-core CPU
 
 
 def run_matmul(device, quick, repeats) -> dict:

@@ -29,6 +29,7 @@ OFF = "0.1"            # off-surface distance threshold the surface claims use (
 RATIO = 5.0            # "leave the surface": samples off it at least this many times as often as reconstructions
 DETACHED = 10.0        # "loses the data": detached reconstruction error at least this many times the chart's
 CRITIC = 5.0           # "critic failure": off-surface share at least this many times the working critic's
+BUDGETS = {"ci": 300, "full": 2700}   # whole-book wall time a fresh 2-core CPU machine may take, seconds
 
 
 COLOURS = {"reproduced": "#d9f2d9", "partly": "#fff0c2", "not reproduced": "#f8d4d4", "not tested": "#e8e8e8"}
@@ -261,3 +262,18 @@ def timing_rows(folder: Path | None = None) -> tuple[list[dict], dict]:
     rows = [{"notebook": s, **{p: cell(t, s) for p, t in found.items()}} for s in stems]
     machines = {p: t.get("machine", {}) for p, t in found.items()}
     return rows, machines
+
+
+def timing_totals(folder: Path | None = None) -> dict[str, dict]:
+    """Per profile built in this folder: the cold total (seconds a fresh machine pays for the whole
+    book), whether any part of it is estimated from cached runs, and the budget."""
+    folder = (build_dir() if folder is None else Path(folder)) / "timings"
+    out = {}
+    for profile, budget in BUDGETS.items():
+        path = folder / f"{profile}.json"
+        if path.exists():
+            t = json.loads(path.read_text())
+            seconds = t.get("cold_total_seconds") or t.get("total_seconds")
+            out[profile] = {"seconds": seconds, "estimated": any(t.get("cold_estimated", {}).values()),
+                            "budget": budget, "within": seconds is not None and seconds <= budget}
+    return out
