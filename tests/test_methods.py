@@ -81,3 +81,20 @@ def test_non_finite_loss_stops_with_a_clear_error():
 def test_bad_configs_are_refused_with_the_parameter_named(make, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         make()
+
+
+def test_toy_chapters_use_one_thread_and_restore_the_count():
+    from chartlib.experiments import one_cpu_thread
+    seen = []
+
+    @one_cpu_thread
+    def chapter(fail):
+        seen.append(torch.get_num_threads())
+        if fail:
+            raise RuntimeError("boom")
+
+    before = torch.get_num_threads()
+    chapter(False)
+    with pytest.raises(RuntimeError):
+        chapter(True)
+    assert seen == [1, 1] and torch.get_num_threads() == before
