@@ -187,6 +187,20 @@ def stage_static(stage: Path):
     static.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", static / "plotly.min.js")
     _mathjax(static)
+    _favicon_ico(stage / "extra")
+
+
+def _favicon_ico(folder: Path):
+    """/favicon.ico at the site root, drawn like book/favicon.svg (two modes).  Browsers ask for it
+    on pages without an icon link, such as the index redirect, and log a 404 when it is missing."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    icon = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(icon)
+    draw.ellipse((4, 10, 16, 22), fill="#1f77b4")
+    draw.ellipse((16, 10, 28, 22), fill="#d62728")
+    icon.save(folder / "favicon.ico", sizes=[(32, 32), (16, 16)])
 
 
 def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = None) -> Path:
