@@ -15,8 +15,9 @@ import torch
 
 from chartlib.data import seeded
 from chartlib.drift import drift_field, drift_loss
-from chartlib.experiments import CHART_TRANSPORT_PROFILES, MODE_COLLAPSE_PROFILES, SURFACE_PROFILES
-from chartlib.experiments_mnist import MNIST_PROFILES, TIMING_SAMPLES, sampling_rate
+from chartlib.experiments import (CHART_TRANSPORT_PROFILES, MODE_COLLAPSE_PROFILES, SURFACE_PROFILES,
+                                  sampling_rate)
+from chartlib.experiments_mnist import MNIST_PROFILES, TIMING_SAMPLES
 from chartlib.methods import (CONFIGS, TRAINERS, FlowConfig, build_chart, build_generator, build_stochastic_chart,
                               critic_field, dsm_loss, euler_sample)
 from chartlib.mnist import RAW_FILES, raw_folder

@@ -277,3 +277,14 @@ def timing_totals(folder: Path | None = None) -> dict[str, dict]:
             out[profile] = {"seconds": seconds, "estimated": any(t.get("cold_estimated", {}).values()),
                             "budget": budget, "within": seconds is not None and seconds <= budget}
     return out
+
+
+def timing_sentence(folder: Path | None = None) -> str:
+    """The whole-book cold time of each profile built in this folder against its budget, in words."""
+    totals = timing_totals(folder)
+    if not totals:
+        return "No build has recorded its timings in this folder yet (they appear after `python -m chartlib.build`)."
+    return " ".join(f"A fresh machine needs {'about ' if t['estimated'] else ''}{t['seconds']:.0f} s "
+                    f"({t['seconds'] / 60:.1f} min) for the whole {p} book, against a budget of {t['budget'] / 60:.0f} min"
+                    f" ({'within' if t['within'] else 'over'} it)." for p, t in totals.items()) + \
+        " Values marked ≈ add the recorded training time of runs this folder's cache already held."
