@@ -1,8 +1,8 @@
 """Benchmarks 2 and 3: one training step per method, split into its parts, and sampling throughput.
 
-The parts repeat what the trainers in ``chartlib.methods`` do in one step, with the same shapes:
-batch B, data dimension D, latent dimension d.  The whole step is timed by running the real
-trainer for a few steps.
+Every part calls the method's own code (``chartlib.methods.method_for(cfg).step`` and its field):
+nothing is re-implemented here.  The whole step is also timed by running the real trainer for a
+few steps.
 """
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from dataclasses import dataclass, replace
 import torch
 
 from chartlib.data import seeded
-from chartlib.drift import drift_field, drift_loss
-from chartlib.experiments import (CHART_TRANSPORT_PROFILES, MODE_COLLAPSE_PROFILES, SURFACE_PROFILES,
-                                  sampling_rate)
-from chartlib.experiments_mnist import MNIST_PROFILES, TIMING_SAMPLES
-from chartlib.methods import (CONFIGS, TRAINERS, FlowConfig, build_chart, build_generator, build_stochastic_chart,
-                              critic_field, dsm_loss, euler_sample)
+from chartlib.chart_transport import PROFILES as CHART_TRANSPORT_PROFILES
+from chartlib.evaluation import sampling_rate
+from chartlib.methods import METHODS, FlowConfig, PlainDrift, euler_sample, method_for, train_run
 from chartlib.mnist import RAW_FILES, raw_folder
-from chartlib.nets import TimeMLP
+from chartlib.mnist_chapter import PROFILES as MNIST_PROFILES
+from chartlib.mnist_chapter import TIMING_SAMPLES
+from chartlib.mode_collapse import PROFILES as MODE_COLLAPSE_PROFILES
+from chartlib.surface import PROFILES as SURFACE_PROFILES
 
 from .common import matmul_rate, median_time
 
@@ -49,10 +49,11 @@ def cases(quick: bool) -> tuple[dict, str]:
     mc, ct, sf, mn = (p["full"] for p in (MODE_COLLAPSE_PROFILES, CHART_TRANSPORT_PROFILES, SURFACE_PROFILES,
                                           MNIST_PROFILES))
     d = mn.latent_dims[0]
-    out = {"drift, 2-D (ch. 1)": mc.drift_config(0, (mc.temperature,)),
+    _, fiber, critic, weight, _ = sf.arms(stochastic=True)["critic"]
+    out = {"drift, 2-D (ch. 1)": mc.config(0, mc.fields()["small_tau"][0]),
            "chart, 2-D (ch. 2)": ct.chart_config(0),
-           "flow matching, 2-D (ch. 2)": FlowConfig(data=ct.data, euler_steps=ct.euler_steps, schedule=ct.schedule(0)),
-           "stochastic chart, 3-D, critic field (ch. 4)": sf.stochastic(0, "critic"),
+           "flow matching, 2-D (ch. 2)": ct.flow_config(0),
+           "stochastic chart, 3-D, critic field (ch. 4)": sf.config(0, fiber, critic, weight),
            f"chart, 784-D, {d}-D latent (ch. 5)": mn.chart_config(d, "deterministic"),
            "flow matching, 784-D (ch. 5)": mn.flow_config()}
     real = not quick and _mnist_on_disk()
@@ -66,74 +67,56 @@ def cases(quick: bool) -> tuple[dict, str]:
     return out, data
 
 
+class _FixedField:
+    """Stands in for a method's field with a velocity computed once, so that timing the method's
+    own step without its field leaves the data, the networks and the optimiser."""
+
+    def __init__(self, v: torch.Tensor):
+        self.v = v
+
+    def velocity(self, movers, target, generator):
+        return self.v
+
+    def stats(self):
+        return {}
+
+
 def parts(cfg, device):
-    """(sample, network, field, network parameters) for one step of ``cfg``'s trainer.
+    """Timed closures for one training step of ``cfg``'s method, all calling the method's own code
+    (``chartlib.methods``): step() = the whole step (its ``step``, backward, Adam); sample() = one
+    batch of data; network() = the step with the field replaced by a fixed velocity; field() = the
+    field alone at fixed movers (for the critic including its updates), None for flow matching.
+    Also returns the number of parameters the main optimiser trains."""
+    method = method_for(cfg, device)
+    opt = torch.optim.Adam([p for m in method.trained for p in m.parameters()], lr=cfg.schedule.lr)
+    gen = seeded(0)
 
-    sample() draws the batch (data (B, D) and noise); network() does the forward pass, the loss with
-    the field held fixed, backward and the Adam step; field() computes the field (None for flow
-    matching), for the stochastic chart with the critic including its ``critic_steps`` updates.
-    """
-    kind, s, gen = CONFIGS[type(cfg)], cfg.schedule, seeded(0)
-    B, b = s.batch, {}
+    def optimised(step):
+        def run():
+            loss = step(0)["loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return run
 
-    def noise(*shape):
-        return torch.randn(*shape, generator=gen).to(device)
-
-    def data():
-        return cfg.data.sample(B, gen).to(device)
-
+    whole = optimised(method.step)
+    sample = lambda: cfg.data.sample(cfg.schedule.batch, gen).to(method.device)  # noqa: E731
     field = None
-    if kind == "drift":
-        nets = [build_generator(cfg).to(device)]
-        sample = lambda: b.update(eps=noise(B, cfg.noise_dim), y=data())  # noqa: E731
-        forward = lambda: nets[0](b["eps"])  # noqa: E731
-        loss = drift_loss
-        field = lambda u: drift_field(u, b["y"], None, cfg.temperatures, cfg.scale_free)  # noqa: E731
-    elif kind == "flow":
-        nets = [TimeMLP(cfg.data.dim, s.width, s.depth).to(device)]
-        sample = lambda: b.update(x1=data(), x0=noise(B, cfg.data.dim), t=torch.rand(B, generator=gen).to(device))  # noqa: E731
-        forward = lambda: nets[0]((1 - b["t"][:, None]) * b["x0"] + b["t"][:, None] * b["x1"], b["t"])  # noqa: E731
-        loss = lambda out, v: (out - (b["x1"] - b["x0"])).pow(2).sum(dim=1).mean()  # noqa: E731
+    if hasattr(method, "field"):
+        with torch.no_grad():
+            if isinstance(method, PlainDrift):
+                u0 = method.net(torch.randn(cfg.schedule.batch, cfg.noise_dim, generator=gen).to(method.device))
+                target = cfg.data
+            else:
+                u0 = method.enc(sample(), method.enc.draw_noise(cfg.schedule.batch, gen))[0]
+                target = method.prior
+        real = method.field
+        field = lambda: real.velocity(u0, target, gen)  # noqa: E731
+        fixed = _FixedField(field())
+        network = optimised(lambda it: (setattr(method, "field", fixed), method.step(it), setattr(method, "field", real))[1])
     else:
-        d = cfg.latent_dim
-        if kind == "chart":
-            enc, dec = build_chart(cfg)
-            sample = lambda: b.update(x=data(), z=noise(B, d))  # noqa: E731
-            forward = lambda: enc(b["x"])  # noqa: E731
-        else:
-            enc, dec, critic = build_stochastic_chart(cfg)
-            critic = critic.to(device)
-            critic_opt = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr)
-            prior = cfg.field == "kernel"
-            sample = lambda: b.update(x=data(), eps=noise(B, d), **({"z": noise(B, d)} if prior else {}))  # noqa: E731
-
-            def forward():
-                mu, log_sigma = enc(b["x"])
-                return mu + log_sigma.exp() * b["eps"]
-        nets = [enc.to(device), dec.to(device)]
-        loss = lambda u, v: (dec(u) - b["x"]).pow(2).sum(dim=1).mean() + cfg.drift_weight * drift_loss(u, v)  # noqa: E731
-        field = lambda u: drift_field(u, b["z"], None, cfg.temperatures, cfg.scale_free)  # noqa: E731
-        if kind == "stochastic" and cfg.field == "critic":
-            def field(u):
-                for _ in range(cfg.critic_steps):
-                    critic_loss = dsm_loss(critic, u, cfg.critic_noise, gen)
-                    critic_opt.zero_grad(set_to_none=True)
-                    critic_loss.backward()
-                    critic_opt.step()
-                return critic_field(critic, u, cfg.critic_noise)
-    opt = torch.optim.Adam([p for m in nets for p in m.parameters()], lr=s.lr)
-    sample()
-    with torch.no_grad():
-        u0 = forward()
-    v = field(u0) if field else None
-
-    def network():
-        total = loss(forward(), v)
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-
-    return sample, network, (lambda: field(u0)) if field else None, sum(p.numel() for m in nets for p in m.parameters())
+        network = whole
+    return whole, sample, network, field, sum(p.numel() for m in method.trained for p in m.parameters())
 
 
 def whole_step(cfg, device, steps: int) -> float:
@@ -143,7 +126,7 @@ def whole_step(cfg, device, steps: int) -> float:
     if isinstance(cfg, FlowConfig):
         short = replace(short, euler_steps=1)
     with contextlib.redirect_stdout(io.StringIO()):
-        run = TRAINERS[CONFIGS[type(cfg)]](short, device)
+        run = train_run(short, device)
     return run.seconds / steps
 
 
@@ -153,26 +136,28 @@ def run_training(device: torch.device, quick: bool, repeats: int) -> dict:
     ref = matmul_rate(ref_size, device, repeats)
     rows = []
     for name, cfg in configs.items():
-        sample, network, field, params = parts(cfg, device)
+        step, sample, network, field, params = parts(cfg, device)
         s = cfg.schedule
         steps = 3 if quick else 20
         whole_step(cfg, device, steps)                                     # warm-up
         sec = {"whole_step": statistics.median(whole_step(cfg, device, steps) for _ in range(repeats))}
+        sec["step"] = median_time(step, device, repeats * 20)[0]
         sec["sampling"] = median_time(sample, device, repeats * 20)[0]
-        sec["network"] = median_time(network, device, repeats * 20)[0]
+        sec["network"] = max(median_time(network, device, repeats * 20)[0] - sec["sampling"], 1e-9)
         sec["field"] = median_time(field, device, repeats * 20)[0] if field else 0.0
         sec["sum_of_parts"] = sec["sampling"] + sec["network"] + sec["field"]
         flops = 6 * params * s.batch
-        rows.append({"case": name, "method": CONFIGS[type(cfg)], "batch": s.batch, "width": s.width,
+        rows.append({"case": name, "method": METHODS[type(cfg)].name, "batch": s.batch, "width": s.width,
                      "depth": s.depth, "data_dim": cfg.data.dim, "latent_dim": getattr(cfg, "latent_dim", None),
-                     "temperatures": getattr(cfg, "temperatures", None), "scale_free": getattr(cfg, "scale_free", None),
-                     "field": getattr(cfg, "field", None if CONFIGS[type(cfg)] == "flow" else "kernel"),
+                     "encoder": type(getattr(cfg, "encoder", None)).__name__ if hasattr(cfg, "encoder") else None,
+                     "field": repr(getattr(cfg, "field", None)),
                      "network_parameters": params, "seconds": sec, "network_flops": flops,
                      "network_gflops_per_s": flops / sec["network"] / 1e9,
                      "fraction_of_matmul": flops / sec["network"] / 1e9 / ref})
     return {"settings": {"flops": FLOP_FORMULA, "mnist_data": data,
                          "whole_step": f"the real trainer run for {3 if quick else 20} steps: seconds / steps, median over {repeats} runs",
-                         "parts": f"median over up to {repeats * 20} calls each, same shapes as the trainer",
+                         "parts": f"median over up to {repeats * 20} calls each of the method's own step (chartlib.methods): "
+                                  "step = step + backward + Adam; network = the step with its field fixed, minus sampling",
                          "matmul_reference": f"float32 {ref_size} x {ref_size} matmul, {ref:.1f} GFLOP/s"},
             "matmul_gflops_per_s": ref, "cases": rows}
 
@@ -189,9 +174,11 @@ def run_sampling(device: torch.device, quick: bool, repeats: int) -> dict:
     for name, (cfg, euler, n) in sizes.items():
         if quick:
             cfg, n = replace(cfg, schedule=replace(cfg.schedule, width=32)), 100
+        if cfg.data.dim == 784:      # untrained networks: the digits themselves are not needed
+            cfg = replace(cfg, data=Synthetic784())
         s, D, d = cfg.schedule, cfg.data.dim, cfg.latent_dim
-        dec = build_chart(cfg)[1].to(device).eval()
-        vel = TimeMLP(D, s.width, s.depth).to(device).eval()
+        dec = method_for(cfg, device).dec.eval()
+        vel = method_for(FlowConfig(data=cfg.data, schedule=cfg.schedule), device).net.eval()
         chart = sampling_rate(lambda k: dec(torch.randn(k, d, device=device)), n, repeats, device)
         flow = sampling_rate(lambda k: euler_sample(vel, torch.randn(k, D, device=device), euler), n, repeats, device)
         rows.append({"case": name, "samples_per_call": n, "width": s.width, "depth": s.depth, "euler_steps": euler,

@@ -64,13 +64,18 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     # seconds and is stale whenever any of them changes: always execute it
     reads_others = json.loads(src.read_text()).get("metadata", {}).get("chartlib", {}).get("reads_metrics", False)
     if out.exists() and stamp_path.exists() and metrics.exists() and not reads_others:
+        # the measurements must still be the ones this execution wrote: a notebook run by hand (say
+        # with another profile) rewrites the file, and then the chapter is executed again
         try:
-            if json.loads(stamp_path.read_text()) == stamp:
+            if json.loads(stamp_path.read_text()) == {**stamp, "metrics": _sha(metrics)}:
                 return "up to date"
         except ValueError:
             pass
     stamp_path.unlink(missing_ok=True)
     partial = stage_book / f"{src.stem}.partial.ipynb"
+    ledger = ledger_path(stage_book, src.stem)
+    ledger.unlink(missing_ok=True)
+    os.environ["CHARTLIB_RUN_LEDGER"] = str(ledger)
     try:
         papermill.execute_notebook(str(src), str(partial), parameters={"profile": profile}, cwd=str(src.parent),
                                    kernel_name="python3", progress_bar=False, log_output=False)
@@ -78,7 +83,9 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
         raise BuildError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                          f"The partly executed notebook is {partial}") from None
     os.replace(partial, out)
-    stamp_path.write_text(json.dumps(stamp))
+    if not metrics.exists():
+        raise BuildError(f"{src.name} ran but wrote no measurements to {metrics}")
+    stamp_path.write_text(json.dumps({**stamp, "metrics": _sha(metrics)}))
     return "executed"
 
 
@@ -100,24 +107,24 @@ def describe_machine() -> dict:
             "description": f"{cores} cores of {cpu}" + (f", {gpu}" if gpu else ", no GPU")}
 
 
-def count_runs(executed: Path, seen: set[str]) -> tuple[dict, set[str]]:
-    """From an executed notebook's log lines: how many runs it trained, and the runs it loaded that
-    neither it nor an earlier notebook of this build (``seen``) trained or used, with their recorded
-    training seconds: on a fresh machine this notebook would train those itself.  Also returns every
-    run key the notebook mentions, for the notebooks after it."""
-    lines = [line for cell in json.loads(executed.read_text())["cells"] for out in cell.get("outputs", [])
-             if out.get("output_type") == "stream" for line in "".join(out.get("text", "")).splitlines()]
-    loaded, saved = {}, set()
-    for line in lines:
-        parts = line.split()
-        if line.startswith("from cache: "):          # from cache: <key> (trained in <seconds> s on <device>)
-            loaded[parts[2]] = float(parts[5]) if len(parts) > 5 and parts[4] == "in" else 0.0
-        elif line.startswith("saved to cache: "):
-            saved.add(parts[3])
-    credited = {k: v for k, v in loaded.items() if k not in seen and k not in saved}
-    runs = {"trained": sum(line.startswith("trained ") for line in lines), "cached": len(credited),
+def ledger_path(stage_book: Path, stem: str) -> Path:
+    """Where the run cache notes, one JSON line per run, what a notebook's execution trained or loaded
+    (``$CHARTLIB_RUN_LEDGER``, see ``chartlib.cache``)."""
+    return stage_book / f".{stem}.runs.jsonl"
+
+
+def count_runs(ledger: Path, seen: set[str]) -> tuple[dict, set[str]]:
+    """From a notebook's run ledger: how many runs it trained, and the runs it loaded that neither it
+    nor an earlier notebook of this build (``seen``) trained or used, with their recorded training
+    seconds: on a fresh machine this notebook would train those itself.  Also returns every run key
+    the notebook used, for the notebooks after it."""
+    entries = [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()] if ledger.exists() else []
+    trained = {e["key"] for e in entries if e["event"] == "trained"}
+    loaded = {e["key"]: e["seconds"] for e in entries if e["event"] == "loaded"}
+    credited = {k: v for k, v in loaded.items() if k not in seen and k not in trained}
+    runs = {"trained": sum(e["event"] == "trained" for e in entries), "cached": len(credited),
             "cached_train_seconds": round(sum(credited.values()), 1)}
-    return runs, set(loaded) | saved
+    return runs, set(loaded) | trained
 
 
 def record_timing(build_dir: Path, profile: str, stem: str, seconds: float, state: str, runs: dict | None = None):
@@ -224,14 +231,13 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
     timings, seen = {}, set()   # seen: run keys used by the notebooks before this one
     for nb in notebooks():
         if only and nb.stem not in only:
-            if (stage_book / nb.name).exists():       # its runs still count as used before the next one
-                seen |= count_runs(stage_book / nb.name, seen)[1]
+            seen |= count_runs(ledger_path(stage_book, nb.stem), seen)[1]   # its runs count as used before
             continue
         t = time.perf_counter()
         print(f"[book] {nb.name}: executing ({profile})", flush=True)
         state = execute(nb, stage_book, profile, build_dir)
         timings[nb.stem] = round(time.perf_counter() - t, 1)
-        runs, keys = count_runs(stage_book / nb.name, seen)
+        runs, keys = count_runs(ledger_path(stage_book, nb.stem), seen)
         seen |= keys
         record_timing(build_dir, profile, nb.stem, timings[nb.stem], state, runs if state == "executed" else None)
         print(f"[book] {nb.name}: {state} in {timings[nb.stem]} s", flush=True)

@@ -3,7 +3,12 @@
 An entry is two files: ``<key>.pt`` (tensors, loaded with ``weights_only=True``) and
 ``<key>.json`` (the config, the payload's SHA-256 and bookkeeping), each written to a temporary
 file and renamed into place, the JSON last.  On read, a missing, unparsable, mismatched or
-checksum-failing entry is reported and retrained; it is never used.
+checksum-failing entry is reported and retrained; it is never used.  A cache folder that cannot be
+written is found before training: the run then trains without being cached, with a warning.
+
+Every run ``cached`` hands out is also noted as data: ``LEDGER`` (this process) and, when
+``$CHARTLIB_RUN_LEDGER`` names a file, one JSON line there per run (key, trained or loaded, training
+seconds).  The book build reads that file to tell what each notebook trained.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -20,9 +26,11 @@ import torch
 from . import methods
 from .paths import atomic_write, cache_dir
 
-FORMAT = 1
+FORMAT = 2
 # modules whose source decides what a run produces; editing any of them invalidates the cache
-_TRAINING_SOURCES = ("data.py", "drift.py", "nets.py", "methods.py", "mnist.py")
+_TRAINING_SOURCES = ("data.py", "drift.py", "nets.py", "encoders.py", "fields.py", "training.py", "methods.py",
+                     "mnist.py")
+LEDGER: list[dict] = []
 
 
 def code_version() -> str:
@@ -34,22 +42,38 @@ def code_version() -> str:
     return h.hexdigest()[:12]
 
 
+def _method_name(cfg) -> str:
+    if type(cfg) not in methods.METHODS:
+        raise TypeError(f"no training method for {type(cfg).__name__}")
+    return methods.METHODS[type(cfg)].name
+
+
 def run_key(cfg) -> str:
-    """Cache key of a config: method, every field, code version."""
-    method = methods.CONFIGS[type(cfg)]
-    blob = json.dumps({"method": method, "config": asdict(cfg), "code": code_version(), "format": FORMAT},
+    """Cache key of a config: method, every field (with the kinds of encoder and field), code version."""
+    method = _method_name(cfg)
+    blob = json.dumps({"method": method, "config": _described(cfg), "code": code_version(), "format": FORMAT},
                       sort_keys=True, default=str)
     return f"{method}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
 
 
-def save(run: methods.Run, key: str, folder: Path):
+def _described(cfg) -> dict:
+    """``asdict(cfg)`` with the class name of every nested settings object (two fields with the same
+    settings but different kinds must not share a key)."""
+    out = asdict(cfg)
+    for name in ("field", "encoder"):
+        if hasattr(cfg, name):
+            out[name] = {"kind": type(getattr(cfg, name)).__name__, **out[name]}
+    return json.loads(json.dumps(out, default=str))
+
+
+def save(run: methods.Run, key: str, folder: Path, cfg):
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save({"steps": run.steps, "frames": run.frames, "final": run.final, "history": run.history,
                 "state": run.state}, buf)
     payload = buf.getvalue()
     atomic_write(folder / f"{key}.pt", payload)
-    meta = {"format": FORMAT, "key": key, "method": run.method, "config": run.config,
+    meta = {"format": FORMAT, "key": key, "method": run.method, "config": _described(cfg),
             "sha256": hashlib.sha256(payload).hexdigest(), "seconds": run.seconds, "device": run.device}
     atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1, default=str).encode())
 
@@ -67,8 +91,7 @@ def load(key: str, folder: Path, cfg) -> methods.Run | None:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as e:
         raise CacheError(f"{meta_path.name} is unreadable ({e})") from e
-    expected = json.loads(json.dumps(asdict(cfg), default=str))
-    if meta.get("format") != FORMAT or meta.get("key") != key or meta.get("config") != expected:
+    if meta.get("format") != FORMAT or meta.get("key") != key or meta.get("config") != _described(cfg):
         raise CacheError(f"{meta_path.name} does not describe this configuration")
     try:
         payload = pt_path.read_bytes()
@@ -77,13 +100,34 @@ def load(key: str, folder: Path, cfg) -> methods.Run | None:
     if hashlib.sha256(payload).hexdigest() != meta.get("sha256"):
         raise CacheError(f"{pt_path.name} fails its checksum (truncated or modified)")
     data = torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
-    return methods.Run(method=meta["method"], config=meta["config"], steps=data["steps"], frames=data["frames"],
+    return methods.Run(method=meta["method"], config=asdict(cfg), steps=data["steps"], frames=data["frames"],
                        final=data["final"], history=data["history"], state=data["state"],
                        seconds=meta["seconds"], device=meta["device"], cached=True)
 
 
-def cached(cfg, device=None, folder: Path | None = None) -> methods.Run:
-    """Load the run for ``cfg`` from the cache, or train it (and cache it) if absent or damaged."""
+def writable(folder: Path) -> str | None:
+    """None if entries can be written to ``folder`` (created if missing), else why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe."):
+            pass
+    except OSError as e:
+        return f"{e.strerror or e} ({folder})"
+    return None
+
+
+def _note(key: str, run: methods.Run, event: str):
+    entry = {"key": key, "event": event, "seconds": round(run.seconds, 3), "device": run.device}
+    LEDGER.append(entry)
+    path = os.environ.get("CHARTLIB_RUN_LEDGER")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+def cached(cfg, device=None, folder: Path | None = None, label: str | None = None) -> methods.Run:
+    """Load the run for ``cfg`` from the cache, or train it (and cache it) if absent or damaged.
+    ``label`` names the run in progress bars and errors (default: method and seed)."""
     folder = cache_dir() if folder is None else Path(folder)
     key = run_key(cfg)
     try:
@@ -92,11 +136,14 @@ def cached(cfg, device=None, folder: Path | None = None) -> methods.Run:
         warnings.warn(f"cache entry {key} ignored and retrained: {e}", stacklevel=2)
         run = None
     if run is not None:
-        if os.environ.get("CHARTLIB_PROGRESS", "bar") != "bar":
-            print(f"from cache: {key} (trained in {run.seconds:.1f} s on {run.device})")
+        _note(key, run, "loaded")
         return run
-    run = methods.TRAINERS[methods.CONFIGS[type(cfg)]](cfg, device=device)
-    save(run, key, folder)
-    if os.environ.get("CHARTLIB_PROGRESS", "bar") != "bar":
-        print(f"saved to cache: {key}")
+    problem = writable(folder)
+    if problem:
+        warnings.warn(f"the run cache cannot be written: {problem}. Training {key} without caching it; set "
+                      f"CHARTLIB_CACHE_DIR to a writable folder to keep trained runs.", stacklevel=2)
+    run = methods.train_run(cfg, device=device, label=label)
+    if not problem:
+        save(run, key, folder, cfg)
+    _note(key, run, "trained")
     return run

@@ -161,6 +161,16 @@ class SurfaceMixture:
         return best.clamp_min(0).sqrt()[:, 0]
 
 
+@dataclass(frozen=True)
+class StandardNormal:
+    """The prior N(0, I) in ``dim`` dimensions: sample(n) -> (n, dim)."""
+
+    dim: int
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.dim, generator=generator)
+
+
 def seeded(seed: int) -> torch.Generator:
     """A CPU generator with the given seed (data are generated on CPU, then moved)."""
     g = torch.Generator()

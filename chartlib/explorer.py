@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import torch
 
 from .figures import PALETTE, Series, show, slider_figure
-from .methods import Run
+from .training import Run
 
 
 def live() -> bool:
@@ -177,7 +177,7 @@ def explore(entries: list[tuple[dict, Run]], key: str = "samples", title: str = 
 
 
 def arm_entries(arms: dict) -> list[tuple[dict, Run]]:
-    """Entries for ``explore`` from a chapter's arms (``{name: {"runs": [...], "per_seed": [...]}}``):
-    facets are the arm's label (or name) and the seed."""
-    return [({"arm": arm.get("label", name), "seed": p["seed"]}, run)
-            for name, arm in arms.items() for p, run in zip(arm["per_seed"], arm["runs"])]
+    """Entries for ``explore`` from a chapter's arms (``{key: chartlib.evaluation.Arm}``): facets are
+    the arm's label and the seed."""
+    return [({"arm": arm.label, "seed": p["seed"]}, run)
+            for arm in arms.values() for p, run in zip(arm.per_seed, arm.runs)]

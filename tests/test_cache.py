@@ -1,14 +1,25 @@
-"""The run cache: hits, misses, and damaged entries that must be retrained, never used."""
+"""The run cache: hits, misses, damaged entries that must be retrained (never used), an unwritable
+folder, and the ledger of what every call trained or loaded (read by the book build)."""
 import json
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 
 import pytest
 import torch
 
-from chartlib import cache
-from chartlib.methods import ChartConfig, Schedule
+from chartlib import build, cache
+from chartlib.encoders import Gaussian
+from chartlib.fields import CriticField, KernelField
+from chartlib.methods import ChartConfig, DriftConfig, FlowConfig, Schedule, TrainingDiverged
 
-CFG = ChartConfig(schedule=Schedule(steps=8, batch=32, width=16, depth=1, n_snapshots=3, n_show=20, n_eval=40))
+SCHED = Schedule(steps=8, batch=32, width=16, depth=1, n_snapshots=3, n_show=20, n_eval=40)
+CFG = ChartConfig(schedule=SCHED)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ledger(monkeypatch):
+    """Each test sees its own in-process ledger and no ledger file unless it sets one."""
+    monkeypatch.setattr(cache, "LEDGER", [])
+    monkeypatch.delenv("CHARTLIB_RUN_LEDGER", raising=False)
 
 
 def test_miss_then_hit(tmp_path):
@@ -20,17 +31,44 @@ def test_miss_then_hit(tmp_path):
     assert second.cached
     assert torch.equal(first.final["samples"], second.final["samples"])
     assert second.history == first.history and second.steps == first.steps
+    assert second.state.keys() == first.state.keys()
+    assert all(torch.equal(first.state["decoder"][k], v) for k, v in second.state["decoder"].items())
+
+
+def test_keys_start_with_the_method():
+    assert cache.run_key(DriftConfig(schedule=SCHED)).startswith("drift-")
+    assert cache.run_key(CFG).startswith("chart-")
+    assert cache.run_key(ChartConfig(schedule=SCHED, encoder=Gaussian(), field=CriticField())).startswith("chart-")
+    assert cache.run_key(FlowConfig(schedule=SCHED)).startswith("flow-")
+    with pytest.raises(TypeError, match="no training method for object"):
+        cache.run_key(object())
 
 
 def test_every_field_and_the_code_version_change_the_key(monkeypatch):
     keys = {cache.run_key(CFG), cache.run_key(replace(CFG, drift_weight=2.0)),
-            cache.run_key(replace(CFG, schedule=replace(CFG.schedule, seed=1)))}
-    assert len(keys) == 3
+            cache.run_key(replace(CFG, schedule=replace(CFG.schedule, seed=1))),
+            cache.run_key(replace(CFG, field=KernelField((0.1,)))),
+            cache.run_key(replace(CFG, encoder=Gaussian())),
+            cache.run_key(replace(CFG, encoder=Gaussian(-2.0))),
+            cache.run_key(replace(CFG, field=CriticField())),
+            cache.run_key(replace(CFG, field=CriticField(steps=1)))}
+    assert len(keys) == 8
     monkeypatch.setattr(cache, "code_version", lambda: "edited")
     assert cache.run_key(CFG) not in keys
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "bad_json", "other_config", "missing_payload"])
+@dataclass(frozen=True)
+class OtherKernel(KernelField):
+    """Same settings as KernelField, another kind: must not share its cache entries."""
+
+
+def test_the_kind_of_field_is_part_of_the_key():
+    a, b = replace(CFG, field=KernelField()), replace(CFG, field=OtherKernel())
+    assert asdict(a) == asdict(b)                      # indistinguishable by their settings alone
+    assert cache.run_key(a) != cache.run_key(b)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "bad_json", "other_config", "other_kind", "missing_payload"])
 def test_damaged_entries_are_retrained(tmp_path, damage):
     original = cache.cached(CFG, device="cpu", folder=tmp_path)
     key = cache.run_key(CFG)
@@ -47,6 +85,11 @@ def test_damaged_entries_are_retrained(tmp_path, damage):
         m = json.loads(meta.read_text())
         m["config"]["drift_weight"] = 99.0
         meta.write_text(json.dumps(m))
+    elif damage == "other_kind":
+        m = json.loads(meta.read_text())
+        assert m["config"]["field"]["kind"] == "KernelField"
+        m["config"]["field"]["kind"] = "OtherKernel"
+        meta.write_text(json.dumps(m))
     else:
         pt.unlink()
     with pytest.warns(UserWarning, match="ignored and retrained"):
@@ -58,7 +101,75 @@ def test_damaged_entries_are_retrained(tmp_path, damage):
 
 def test_a_failed_run_leaves_no_entry(tmp_path):
     from test_methods import NaNData
-    from chartlib.methods import TrainingDiverged
-    with pytest.raises(TrainingDiverged):
-        cache.cached(replace(CFG, data=NaNData()), device="cpu", folder=tmp_path)
+    with pytest.raises(TrainingDiverged, match="my arm · seed 0: loss became nan at step 0"):
+        cache.cached(replace(CFG, data=NaNData()), device="cpu", folder=tmp_path, label="my arm · seed 0")
     assert list(tmp_path.iterdir()) == []
+    assert cache.LEDGER == []                          # a failed run is not noted either
+
+
+# ---------------------------------------------------------------------------------------------
+# an unwritable cache folder
+
+def test_writable_says_why_not(tmp_path):
+    assert cache.writable(tmp_path / "new" / "folder") is None and (tmp_path / "new" / "folder").is_dir()
+    assert list((tmp_path / "new" / "folder").iterdir()) == []        # the probe file is gone
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    problem = cache.writable(blocker / "cache")
+    assert problem and str(blocker / "cache") in problem
+
+
+def test_an_unwritable_folder_trains_without_caching(tmp_path):
+    # tests may run as root, whom chmod does not stop: a folder below a regular file cannot exist for anyone
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    folder = blocker / "cache"
+    with pytest.warns(UserWarning, match=r"the run cache cannot be written: .*Training chart-\w+ without caching"):
+        run = cache.cached(CFG, device="cpu", folder=folder)
+    assert not run.cached and run.final["samples"].shape == (40, 2)
+    assert [p.name for p in tmp_path.iterdir()] == ["a_file"] and blocker.read_text() == "not a folder"
+    assert [e["event"] for e in cache.LEDGER] == ["trained"]
+    with pytest.warns(UserWarning, match="cannot be written"):
+        assert not cache.cached(CFG, device="cpu", folder=folder).cached   # nothing to load: trained again
+
+
+def test_a_folder_the_probe_cannot_write_to_is_left_empty(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "writable", lambda folder: f"Read-only file system ({folder})")
+    with pytest.warns(UserWarning, match=r"Read-only file system"):
+        run = cache.cached(CFG, device="cpu", folder=tmp_path)
+    assert not run.cached and list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the run ledger
+
+def test_ledger_notes_trained_then_loaded(tmp_path, monkeypatch):
+    ledger = tmp_path / "runs.jsonl"
+    monkeypatch.setenv("CHARTLIB_RUN_LEDGER", str(ledger))
+    first = cache.cached(CFG, device="cpu", folder=tmp_path / "cache")
+    cache.cached(CFG, device="cpu", folder=tmp_path / "cache")
+    key = cache.run_key(CFG)
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert lines == cache.LEDGER
+    assert [(e["key"], e["event"]) for e in lines] == [(key, "trained"), (key, "loaded")]
+    for e in lines:   # the loaded entry carries the recorded training time of the run it loaded
+        assert e["seconds"] == pytest.approx(first.seconds, abs=1e-3) and e["seconds"] > 0 and e["device"] == "cpu"
+
+
+def test_count_runs_reads_a_ledger(tmp_path):
+    ledger = tmp_path / ".nb.runs.jsonl"
+    entries = [("A", "trained", 2.0), ("B", "loaded", 3.0), ("C", "loaded", 4.0), ("A", "loaded", 2.0),
+               ("B", "loaded", 3.0), ("D", "trained", 1.5), ("E", "loaded", 0.5)]
+    ledger.write_text("".join(json.dumps({"key": k, "event": ev, "seconds": s, "device": "cpu"}) + "\n"
+                              for k, ev, s in entries) + "\n")
+    runs, keys = build.count_runs(ledger, seen={"C", "Z"})
+    # trained here: A and D; credited: loaded runs neither trained here (A) nor used earlier (C), each once
+    assert runs == {"trained": 2, "cached": 2, "cached_train_seconds": 3.5}
+    assert keys == {"A", "B", "C", "D", "E"}
+    assert build.count_runs(tmp_path / "missing.jsonl", {"A"}) == ({"trained": 0, "cached": 0,
+                                                                  "cached_train_seconds": 0.0}, set())
+
+
+def test_the_build_gives_each_notebook_its_own_ledger(tmp_path):
+    a, b = build.ledger_path(tmp_path, "01_mode_collapse"), build.ledger_path(tmp_path, "02_chart_transport")
+    assert a != b and a.parent == tmp_path and "01_mode_collapse" in a.name

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from chartlib import explorer
+from chartlib.evaluation import Arm
 from chartlib.methods import Run
 
 matplotlib.use("Agg")
@@ -72,3 +73,16 @@ def test_bad_entries_are_refused():
         explorer.explore([({"arm": "a"}, fake_run(0)), ({"arm": "a"}, fake_run(1))])
     with pytest.raises(ValueError, match="different training steps"):
         explorer.static_figure([({"arm": "a"}, fake_run(0)), ({"arm": "b"}, fake_run(1, steps=(0, 5)))])
+
+
+def test_arm_entries_take_a_chapters_arms_by_key():
+    runs = [r for _, r in ENTRIES]
+    arms = {"chart": Arm("chart", "chart transport", runs[:2], [{"seed": 0}, {"seed": 1}]),
+            "flow": Arm("flow", "flow matching", runs[2:3], [{"seed": 0}])}
+    entries = explorer.arm_entries(arms)
+    assert [f for f, _ in entries] == [{"arm": "chart transport", "seed": 0}, {"arm": "chart transport", "seed": 1},
+                                       {"arm": "flow matching", "seed": 0}]   # labels shown, keys not
+    assert [r for _, r in entries] == runs[:3] and all(a is b for (_, a), b in zip(entries, runs))
+    fig = explorer.static_figure(entries)
+    assert [t.name for t in fig.data] == ["chart transport · seed 0", "chart transport · seed 1",
+                                          "flow matching · seed 0"]

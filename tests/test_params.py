@@ -1,12 +1,16 @@
 """A bad parameter stops a notebook at its top with a message naming the parameter and the
 allowed values, before anything is trained."""
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import papermill
 import pytest
 
+from chartlib import chart_transport, mnist_chapter, mode_collapse, notebook, surface
 from chartlib.params import check_profile, resolve
-from chartlib.experiments import MODE_COLLAPSE_PROFILES
+
+MODE_COLLAPSE_PROFILES = mode_collapse.PROFILES
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -18,6 +22,37 @@ def test_profiles_and_overrides():
         check_profile("fast")
     with pytest.raises(ValueError, match="unknown parameter"):
         resolve(MODE_COLLAPSE_PROFILES, "ci", colour="red")
+
+
+@pytest.mark.parametrize("chapter, settings", [
+    (mode_collapse, mode_collapse.ModeCollapseSettings), (chart_transport, chart_transport.ChartTransportSettings),
+    (surface, surface.SurfaceSettings), (mnist_chapter, mnist_chapter.MnistSettings),
+])
+def test_every_chapter_has_both_profiles_as_settings(chapter, settings):
+    assert set(chapter.PROFILES) == {"ci", "full"}
+    assert all(type(s) is settings for s in chapter.PROFILES.values())
+    assert chapter.PROFILES["ci"] != chapter.PROFILES["full"]
+    assert chapter.PROFILES["ci"].steps < chapter.PROFILES["full"].steps
+
+
+def test_notebook_setup_applies_overrides_and_names_a_bad_one(capsys):
+    settings, dev = notebook.setup(mode_collapse.PROFILES, "ci", "cpu", seeds=2, steps=None)
+    assert settings == replace(mode_collapse.PROFILES["ci"], seeds=2) and str(dev) == "cpu"
+    assert "profile ci; training on cpu" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="seeds=0 is not allowed"):
+        notebook.setup(mode_collapse.PROFILES, "ci", "cpu", seeds=0)
+    with pytest.raises(ValueError, match="device must be one of"):
+        notebook.setup(mode_collapse.PROFILES, "ci", "tpu")
+
+
+def test_notebook_save_writes_profile_device_and_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(tmp_path))
+    s = surface.PROFILES["ci"]
+    path = notebook.save("03_space_filling", "ci", "cpu", s, {"arms": {}, "wall_seconds": 1.5})
+    m = json.loads(path.read_text())
+    assert path == tmp_path / "metrics" / "03_space_filling.json"
+    assert m["profile"] == "ci" and m["device"] == "cpu" and m["wall_seconds"] == 1.5
+    assert m["settings"]["seeds"] == s.seeds and m["settings"]["thresholds"] == list(s.thresholds)
 
 
 @pytest.mark.parametrize("notebook, params, message", [

@@ -1,10 +1,12 @@
 """The summary chapter's verdicts follow their stated rules, on the ci book's real measurements and
-on copies of them changed to known outcomes."""
+on copies of them changed to known outcomes.  The rules live in ``chartlib.claims``; loading the
+measurements in ``chartlib.summary``."""
 import copy
 import json
 
 import pytest
 
+from chartlib import claims as cl
 from chartlib import summary
 
 
@@ -20,17 +22,24 @@ def verdict_of(rows, text):
 
 
 def test_every_chapter_contributes_claims_with_rules(measured):
-    rows = summary.claims(measured)
-    assert {r["stem"] for r in rows} == set(summary.CHAPTERS)
+    rows = cl.claims(measured)
+    assert {r["stem"] for r in rows} == set(cl.CHAPTERS)
     assert sum(r["source"] == "note" for r in rows) >= 10 and sum(r["source"] == "book" for r in rows) >= 5
     for r in rows:
-        assert r["rule"] and r["value"] and r["verdict"] in summary.VERDICTS
+        assert r["rule"] and r["value"] and r["verdict"] in cl.VERDICTS
+    stems = [r["stem"] for r in rows]
+    assert stems == sorted(stems, key=list(cl.CHAPTERS).index)          # chapter order
+    for stem in cl.CHAPTERS:                                              # the note's claims first in each
+        sources = [r["source"] for r in rows if r["stem"] == stem]
+        assert sources == sorted(sources, key=lambda s: s != "note")
 
 
 def test_the_summary_page_wrote_the_same_claims(built_book, measured):
     page = json.loads((built_book / "metrics" / "06_summary.json").read_text())
     assert page["profile"] == "ci"
-    assert [(r["claim"], r["verdict"]) for r in page["claims"]] == [(r["claim"], r["verdict"]) for r in summary.claims(measured)]
+    rows = cl.claims(measured)
+    assert [(r["claim"], r["verdict"]) for r in page["claims"]] == [(r["claim"], r["verdict"]) for r in rows]
+    assert page["note"] == cl.tally(rows, "note") and page["book"] == cl.tally(rows, "book")
 
 
 @pytest.mark.parametrize("collapsed, expected", [(0, "not reproduced"), (1, "partly"), (None, "reproduced")])
@@ -40,17 +49,27 @@ def test_collapse_verdict_counts_seeds(measured, collapsed, expected):
     n = len(seeds) if collapsed is None else collapsed
     for i, p in enumerate(seeds):
         p["majority"] = 1.0 if i < n else 0.5
-    assert verdict_of(summary.claims(m), "collapses onto one mode") == expected
+    assert verdict_of(cl.claims(m), "collapses onto one mode") == expected
 
 
 def test_chart_coverage_verdict_and_its_dependency(measured):
     m = copy.deepcopy(measured)
-    ct = m["02_chart_transport"]["arms"]["chart transport"]["per_seed"]
+    ct = m["02_chart_transport"]["arms"]["chart"]["per_seed"]
     ct[0]["modes_held"] = 1
-    rows = summary.claims(m)
+    rows = cl.claims(m)
     assert verdict_of(rows, "covers every mode") == "partly"
     # "needs latents inside the prior" also needs every plain chart seed to cover both modes
     assert verdict_of(rows, "start inside the prior") == "not reproduced"
+
+
+def test_detached_reconstruction_verdict_uses_the_ratio(measured):
+    m = copy.deepcopy(measured)
+    arms = m["02_chart_transport"]["arms"]
+    detached, chart = arms["detached_recon"]["per_seed"][0], arms["chart"]["per_seed"][0]
+    detached["recon_error"] = (cl.DETACHED - 1) * chart["recon_error"]
+    assert verdict_of(cl.claims(m), "must reach the encoder") == "not reproduced"
+    detached["recon_error"] = (cl.DETACHED + 1) * chart["recon_error"]
+    assert verdict_of(cl.claims(m), "must reach the encoder") == "reproduced"
 
 
 def test_sweep_verdict_needs_a_monotone_onset(measured):
@@ -60,25 +79,53 @@ def test_sweep_verdict_needs_a_monotone_onset(measured):
     for k in keys:
         sweep[k]["summary"]["collapsed_seeds"] = 0
     sweep[keys[-1]]["summary"]["collapsed_seeds"] = sweep[keys[-1]]["summary"]["seeds"]
-    assert verdict_of(summary.claims(m), "separation/τ") == "reproduced"
+    assert verdict_of(cl.claims(m), "separation/τ") == "reproduced"
     sweep[keys[0]]["summary"]["collapsed_seeds"] = sweep[keys[0]]["summary"]["seeds"]   # collapse, then none
-    assert verdict_of(summary.claims(m), "separation/τ") != "reproduced"
+    assert verdict_of(cl.claims(m), "separation/τ") != "reproduced"
 
 
 def test_surface_verdicts_compare_seeds(measured):
     m = copy.deepcopy(measured)
     arms = m["04_stochastic_encoding"]["arms"]
-    for p in arms["stochastic, kernel field"]["per_seed"]:
-        p["samples"]["off_surface"][summary.OFF] = 1.0          # worse than deterministic everywhere
-    assert verdict_of(summary.claims(m), "keeps samples on the surface") == "not reproduced"
+    for p in arms["kernel"]["per_seed"]:
+        p["samples"]["off_surface"][cl.OFF] = 1.0          # worse than deterministic everywhere
+    assert verdict_of(cl.claims(m), "keeps samples on the surface") == "not reproduced"
+
+
+def test_critic_failure_verdict_and_its_absence(measured):
+    m = copy.deepcopy(measured)
+    arms = m["04_stochastic_encoding"]["arms"]
+    for p in arms["critic"]["per_seed"]:
+        p["samples"]["off_surface"][cl.OFF] = 0.05
+    for p in arms["failing_critic"]["per_seed"]:
+        p["samples"]["off_surface"][cl.OFF] = 0.05 * cl.CRITIC
+    assert verdict_of(cl.claims(m), "score critic fails") == "reproduced"
+    for p in arms["failing_critic"]["per_seed"]:
+        p["samples"]["off_surface"][cl.OFF] = 0.05          # the failing critic does as well as the working one
+    assert verdict_of(cl.claims(m), "score critic fails") == "not reproduced"
+    del arms["failing_critic"]
+    assert verdict_of(cl.claims(m), "score critic fails") == "not tested"
 
 
 def test_mnist_claims_are_recomputed_from_the_distances(measured):
     m = copy.deepcopy(measured)
     for a in m["05_mnist"]["arms"].values():
         if a["kind"] == "chart":       # make 12-D the worst everywhere
-            a["scores"]["fd"] = 1000.0 if a["latent_dim"] == 12 else 10.0
-    assert verdict_of(summary.claims(m), "12-D latents give the best samples") == "not reproduced"
+            fd = 1000.0 if a["latent_dim"] == 12 else 10.0
+            a["summary"]["scores"]["fd"]["mean"] = fd
+            for p in a["per_seed"]:
+                p["scores"]["fd"] = fd
+    assert verdict_of(cl.claims(m), "12-D latents give the best samples") == "not reproduced"
+
+
+def test_tally_and_verdict_style():
+    rows = [{"source": "note", "verdict": "reproduced"}, {"source": "note", "verdict": "partly"},
+            {"source": "book", "verdict": "reproduced"}, {"source": "note", "verdict": "reproduced"}]
+    assert cl.tally(rows, "note") == {"reproduced": 2, "partly": 1, "not reproduced": 0, "not tested": 0}
+    assert cl.tally(rows, "book")["reproduced"] == 1
+    assert [cl.verdict(v) for v in (True, False, None)] == ["reproduced", "not reproduced", "not tested"]
+    assert cl.verdict_style("claim", "reproduced") == ""
+    assert len({cl.verdict_style("verdict", v) for v in cl.VERDICTS}) == len(cl.VERDICTS)
 
 
 def test_missing_or_mixed_measurements_are_refused(tmp_path, measured):

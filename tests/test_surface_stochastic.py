@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from chartlib.cache import run_key
-from chartlib.data import SurfaceMixture, seeded
-from chartlib.methods import (ChartConfig, Schedule, StochasticChartConfig, build_stochastic_chart,
-                              critic_field, dsm_loss, train_chart, train_stochastic_chart)
+from chartlib.data import StandardNormal, SurfaceMixture, seeded
+from chartlib.encoders import Deterministic, Gaussian
+from chartlib.fields import CriticField, KernelField, dsm_loss
+from chartlib.methods import ChartConfig, Schedule, method_for, train_run
 from chartlib.metrics import coverage_ratio, nearest_distance, off_surface_rate, two_nn_dimension
 
 SURFACE = SurfaceMixture()
@@ -101,22 +102,25 @@ def test_off_surface_nearest_and_coverage():
 
 
 # ---------------------------------------------------------------------------------------------
-# stochastic chart
+# stochastic chart: ChartConfig with a Gaussian encoder and a kernel or critic field
 
-def _small(**kw) -> StochasticChartConfig:
+FIELDS = {"kernel": KernelField(), "critic": CriticField(width=16)}
+
+
+def _small(init_log_scale: float = -1.0, field: str = "kernel", **kw) -> ChartConfig:
     sched = Schedule(steps=30, batch=64, width=32, depth=2, n_snapshots=3, n_show=50, n_eval=100)
-    kw = {"latent_dim": 3, "critic_width": 16, **kw}
-    return StochasticChartConfig(data=SURFACE, schedule=sched, **kw)
+    return ChartConfig(data=SURFACE, schedule=sched, encoder=Gaussian(init_log_scale), field=FIELDS[field],
+                       **{"latent_dim": 3, **kw})
 
 
 def test_stochastic_encoder_shapes_and_reparameterised_gradient():
-    cfg = _small(init_log_scale=-1.0)
-    enc, dec, critic = build_stochastic_chart(cfg)
+    m = method_for(_small(init_log_scale=-1.0, field="critic"), "cpu")
+    enc, dec, critic = m.enc, m.dec, m.field.net
     x = SURFACE.sample(8)
-    mu, log_sigma = enc(x)
-    assert mu.shape == log_sigma.shape == (8, 3)
-    assert abs(log_sigma.mean().item() + 1.0) < 0.5                 # starts near init_log_scale
-    z = mu + log_sigma.exp() * torch.randn(8, 3)
+    z, parts = enc(x, enc.draw_noise(8, seeded(0)))
+    mu, sigma = parts["mu"], parts["sigma"]
+    assert z.shape == mu.shape == sigma.shape == (8, 3)
+    assert abs(sigma.log().mean().item() + 1.0) < 0.5                 # starts near init_log_scale
     (dec(z) - x).pow(2).sum().backward()
     # the log-scale is the encoder's last d outputs: their weights must receive a gradient
     last = enc.net[-1]
@@ -128,14 +132,13 @@ def test_critic_learns_a_known_score():
     # samples of N(m, s0^2 I); smoothed at noise s the score is -(z - m) / (s0^2 + s^2)
     torch.manual_seed(0)
     m, s0, s = torch.tensor([1.0, -0.5, 0.0]), 0.7, 0.5
-    critic = build_stochastic_chart(_small(critic_width=64))[2]
+    critic = CriticField(noise=s, width=64).build(3, "cpu").net
     opt = torch.optim.Adam(critic.parameters(), lr=3e-3)
     fixed = m + s0 * torch.randn(2000, 3)
 
     def held_out_loss():
-        torch.manual_seed(1)
         with torch.no_grad():
-            return dsm_loss(critic, fixed, s).item()
+            return dsm_loss(critic, fixed, s, seeded(1)).item()
 
     before = held_out_loss()
     for _ in range(300):
@@ -152,35 +155,64 @@ def test_critic_learns_a_known_score():
     with torch.no_grad():
         err = (critic(z) - true).pow(2).sum(dim=1).mean().sqrt() / true.pow(2).sum(dim=1).mean().sqrt()
     assert err < 0.2
-    # with the critic equal to the prior's smoothed score the field vanishes
-    zero = critic_field(lambda q: -q / (1 + s ** 2), z, s)
-    assert zero.abs().max() < 1e-6
 
 
-def test_stochastic_config_validation():
-    for kw, name in [({"field": "flow"}, "field"), ({"critic_noise": 0.0}, "critic_noise"),
-                     ({"critic_steps": 0}, "critic_steps"), ({"critic_lr": -1.0}, "critic_lr"),
-                     ({"critic_width": 0}, "critic_width"), ({"init_log_scale": 9.0}, "init_log_scale"),
-                     ({"latent_dim": 0}, "latent_dim")]:
-        with pytest.raises(ValueError, match=name):
-            _small(**kw)
+def test_the_critic_field_learns_its_movers_score():
+    """Through the field's own loop: movers from N(m, s0^2 I), many velocity calls; the field then
+    approaches -z / (1 + s^2) + (z - m) / (s0^2 + s^2) (the prior's smoothed score minus theirs)."""
+    torch.manual_seed(0)
+    m, s0, s = torch.tensor([1.0, -0.5, 0.0]), 0.7, 0.5
+    field = CriticField(noise=s, steps=10, width=64, lr=3e-3).build(3, "cpu")
+    g = seeded(0)
+    for _ in range(40):
+        field.velocity(m + s0 * torch.randn(256, 3, generator=g), StandardNormal(3), g)
+    z = m + s0 * torch.randn(500, 3, generator=g)
+    v = field.velocity(z, StandardNormal(3), g)
+    true = -z / (1 + s ** 2) + (z - m) / (s0 ** 2 + s ** 2)
+    err = (v - true).pow(2).sum(dim=1).mean().sqrt() / true.pow(2).sum(dim=1).mean().sqrt()
+    assert err < 0.5          # an untrained critic is off by 1.5; the DSM estimate's noise limits it to about 0.3
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: _small(field="kernel", latent_dim=0), "latent_dim"),
+    (lambda: CriticField(noise=0.0), "critic_noise"),
+    (lambda: CriticField(steps=0), "critic_steps"),
+    (lambda: CriticField(lr=-1.0), "critic_lr"),
+    (lambda: CriticField(width=0), "critic_width"),
+    (lambda: Gaussian(init_log_scale=9.0), "init_log_scale"),
+    (lambda: ChartConfig(data=SURFACE, latent_dim=3, field="flow"), "field"),
+    (lambda: ChartConfig(data=SURFACE, latent_dim=3, encoder="vae"), "encoder"),
+])
+def test_stochastic_config_validation(make, name):
+    with pytest.raises(ValueError, match=f"{name}=.* is not allowed"):
+        make()
 
 
 @pytest.mark.parametrize("field", ["kernel", "critic"])
 def test_short_stochastic_run_is_finite(field):
     cfg = _small(field=field)
-    run = train_stochastic_chart(cfg, device="cpu")
+    run = train_run(cfg, device="cpu")
     for name in ("loss", "recon", "drift", "sigma"):
         assert len(run.history[name]) == 30 and all(math.isfinite(v) for v in run.history[name])
     assert ("critic" in run.history) == (field == "critic")
+    assert ("critic" in run.state) == (field == "critic")
     assert run.frames["latents"].shape == (3, 50, 3) and run.frames["sigma"].shape == (3, 50, 3)
+    assert run.frames["mu"].shape == (3, 50, 3)
     assert run.final["samples"].shape == (100, 3) and (run.final["sigma"] > 0).all()
-    assert run_key(cfg).startswith("stochastic-")
+    assert run_key(cfg).startswith("chart-")
+
+
+def test_stochastic_and_deterministic_charts_have_their_own_keys():
+    det = ChartConfig(data=SURFACE, schedule=_small().schedule, latent_dim=3)
+    keys = {run_key(det), run_key(_small(field="kernel")), run_key(_small(field="critic")),
+            run_key(_small(field="kernel", init_log_scale=-2.0))}
+    assert len(keys) == 4
 
 
 def test_deterministic_chart_runs_on_the_surface():
     sched = Schedule(steps=10, batch=32, width=16, depth=1, n_snapshots=2, n_show=20, n_eval=40)
-    cfg = ChartConfig(data=SURFACE, schedule=sched, latent_dim=3)
-    run = train_chart(cfg, device="cpu")
+    cfg = ChartConfig(data=SURFACE, schedule=sched, latent_dim=3, encoder=Deterministic())
+    run = train_run(cfg, device="cpu")
     assert run.final["samples"].shape == (40, 3) and run_key(cfg).startswith("chart-")
+    assert "sigma" not in run.final and "sigma" not in run.history
     assert run_key(cfg) != run_key(ChartConfig(schedule=sched, latent_dim=3))   # Bimodal keys differ

@@ -1,0 +1,166 @@
+"""Scoring trained runs, written once for every chapter: spreads over seeds, the data floor, mode
+and surface scores, reconstruction error, latent distance to the prior, sampling rate, and the
+``Arm`` / ``Result`` records chapters return (stable keys; labels are for display only)."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import metrics
+from .data import seeded
+from .training import Run
+
+HELD_OUT_SEED = 999_999   # held-out data never overlaps a training seed's stream
+FLOOR_SEED = 999_998
+COLLAPSED = 0.95          # a run has collapsed when at least this share of its samples is in one mode
+
+
+@dataclass
+class Arm:
+    """One arm of a chapter: its runs (one per seed), per-seed scores, their summary over seeds, and
+    any further per-run series (``extra``).  ``key`` is stable; ``label`` is for display only."""
+
+    key: str
+    label: str
+    runs: list[Run]
+    per_seed: list[dict]
+    summary: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def record(self) -> dict:
+        """The arm as JSON-ready data (no Run objects)."""
+        return {"label": self.label, "per_seed": self.per_seed, "summary": self.summary, **self.extra}
+
+
+@dataclass
+class Result:
+    """A chapter's outcome: its arms by key, further measurements, the frame steps and the wall time."""
+
+    arms: dict[str, Arm]
+    measured: dict
+    steps: list[int]
+    wall_seconds: float
+
+    def record(self) -> dict:
+        return {"arms": {k: a.record() for k, a in self.arms.items()}, **self.measured, "steps": self.steps,
+                "wall_seconds": self.wall_seconds}
+
+
+class Stopwatch:
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def spread(values: list[float]) -> dict:
+    """mean, sample std, min, max and count of a list of numbers."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "n": len(values)}
+
+
+def data_floor(data, n: int) -> tuple[torch.Tensor, float]:
+    """Held-out data (n, D) and the energy distance between it and a second independent sample."""
+    held = data.sample(n, seeded(HELD_OUT_SEED))
+    return held, metrics.energy_distance(data.sample(n, seeded(FLOOR_SEED)), held)
+
+
+def bimodal_scores(samples: torch.Tensor, data, held_out: torch.Tensor) -> dict:
+    """Mode shares, modes holding >= 10 %, share beyond 4 spreads of every mode, energy distance."""
+    frac = metrics.mode_fractions(samples, data.modes)
+    return {"fractions": [round(float(f), 4) for f in frac], "majority": float(frac.max()),
+            "modes_held": metrics.modes_held(frac), "far": metrics.far_fraction(samples, data.modes, 4 * data.spread),
+            "energy": metrics.energy_distance(samples, held_out)}
+
+
+def majority_over_training(run: Run, data, key: str = "samples") -> list[float]:
+    """Share of the largest mode in every frame of the run."""
+    return [float(metrics.mode_fractions(f, data.modes).max()) for f in run.frames[key]]
+
+
+def bimodal_summary(per_seed: list[dict]) -> dict:
+    """Spread over seeds of the majority share and energy distance; collapsed and two-mode seeds."""
+    return {"majority": spread([p["majority"] for p in per_seed]), "energy": spread([p["energy"] for p in per_seed]),
+            "collapsed_seeds": sum(p["majority"] >= COLLAPSED for p in per_seed), "seeds": len(per_seed),
+            "both_modes_seeds": sum(p["modes_held"] == 2 for p in per_seed)}
+
+
+def recon_error(data: torch.Tensor, recon: torch.Tensor) -> float:
+    """Mean over points of the squared reconstruction error summed over coordinates."""
+    return float((recon - data).pow(2).sum(1).mean())
+
+
+def latent_energy(latents: torch.Tensor, prior: torch.Tensor, at_most: int | None = None) -> float:
+    """Energy distance between latents (n, d) and prior samples (m, d), on their first ``at_most`` rows."""
+    return metrics.energy_distance(latents[:at_most], prior[:at_most])
+
+
+def chart_fit(run: Run) -> dict:
+    """Reconstruction error and latent-to-prior energy distance of a chart's final sample, and the
+    latent energy distance of its first frame (the fresh encoder)."""
+    f = run.final
+    return {"recon_error": recon_error(f["data"], f["recon"]), "latent_energy": latent_energy(f["latents"], f["prior"]),
+            "latent_energy_start": latent_energy(run.frames["latents"][0], run.frames["prior"][0])}
+
+
+def surface_scores(run: Run, data, held: torch.Tensor, thresholds) -> dict:
+    """Off-surface rates and median distance of samples and reconstructions, energy distances,
+    latent thickness (two-NN dimension) and coverage of the prior by the data latents."""
+    out = {}
+    for key in ("samples", "recon"):
+        dist = data.distance_to_surface(run.final[key])
+        out[key] = {"off_surface": {str(t): metrics.off_surface_rate(dist, t) for t in thresholds},
+                    "median_distance": float(dist.median()),
+                    "energy": metrics.energy_distance(run.final[key], held)}
+    frac = metrics.mode_fractions(run.final["samples"], data.modes)
+    out["modes_held"] = metrics.modes_held(frac, at_least=0.5 / data.n_components)
+    out["latent_dimension"] = metrics.two_nn_dimension(run.final["latents"])
+    out["coverage"] = metrics.coverage_ratio(run.final["prior"], run.final["latents"])
+    if "sigma" in run.final:
+        out["sigma_mean"] = float(run.final["sigma"].mean())
+    return out
+
+
+def surface_summary(per_seed: list[dict], thresholds) -> dict:
+    flat = lambda f: spread([f(p) for p in per_seed])  # noqa: E731
+    summary = {"seeds": len(per_seed),
+               "samples_energy": flat(lambda p: p["samples"]["energy"]),
+               "recon_energy": flat(lambda p: p["recon"]["energy"]),
+               "samples_median_distance": flat(lambda p: p["samples"]["median_distance"]),
+               "latent_dimension": flat(lambda p: p["latent_dimension"]),
+               "coverage": flat(lambda p: p["coverage"])}
+    for t in thresholds:
+        summary[f"samples_off_surface@{t:g}"] = flat(lambda p: p["samples"]["off_surface"][str(t)])
+        summary[f"recon_off_surface@{t:g}"] = flat(lambda p: p["recon"]["off_surface"][str(t)])
+    if "sigma_mean" in per_seed[0]:
+        summary["sigma_mean"] = flat(lambda p: p["sigma_mean"])
+    return summary
+
+
+def sampling_rate(sample, n: int = 2000, repeats: int = 5, device=None) -> float:
+    """Median samples per second of ``sample(n)`` over a few repeats (after one warm-up call).
+    On CUDA the clock stops only after the device has finished."""
+    sync = torch.cuda.synchronize if torch.device(device or "cpu").type == "cuda" else (lambda: None)
+    with torch.no_grad():
+        sample(n)
+        times = []
+        for _ in range(repeats):
+            sync()
+            t = time.perf_counter()
+            sample(n)
+            sync()
+            times.append(time.perf_counter() - t)
+    return n / statistics.median(times)
+
+
+def train_arm(key: str, label: str, configs: list, score, device=None) -> Arm:
+    """Train (or load) one run per config through the run cache and score each: ``score(run)`` gives
+    that seed's measurements.  Progress bars and errors name the arm and seed."""
+    from .cache import cached
+    runs = [cached(c, device=device, label=f"{label} · seed {c.schedule.seed}") for c in configs]
+    per_seed = [{"seed": c.schedule.seed, **score(r), "train_seconds": r.seconds} for c, r in zip(configs, runs)]
+    return Arm(key, label, runs, per_seed)
