@@ -171,6 +171,37 @@ def test_kid_same_and_shifted():
     assert shift_mean > 0.5 and shift_mean > 20 * abs(same_mean)
 
 
+def test_kid_spread_is_real_on_small_sets():
+    # 1000 images on each side: with 1000-row subsets every subset was the whole set and the "std"
+    # was round-off (4e-16); against 9000 reference rows (the ci profile) the scored side never
+    # varied, so the spread left out its share
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1000, 16, generator=g) + 0.3, torch.randn(9000, 16, generator=g)
+    mean, std = classifier.kid(a, b[:1000], subsets=20, seed=0)
+    assert mean > 0 and std > 1e-3 * mean, (mean, std)
+    assert classifier.kid_subset_rows(1000, 9000) == 500
+    assert classifier.kid_subset_rows(5000, 5000) == 1000          # the full profile: unchanged
+    assert classifier.kid_subset_rows(3, 3) == 2
+    # the formula itself is unchanged: the unbiased MMD^2 with the cubic kernel, on the same draws
+    gen = torch.Generator().manual_seed(3)
+    x = a.double()[torch.randperm(1000, generator=gen)[:500]]
+    y = b.double()[torch.randperm(9000, generator=gen)[:500]]
+    kxx, kyy, kxy = ((x @ x.T / 16 + 1) ** 3, (y @ y.T / 16 + 1) ** 3, (x @ y.T / 16 + 1) ** 3)
+    mmd = ((kxx.sum() - kxx.trace() + kyy.sum() - kyy.trace()) / (500 * 499) - 2 * kxy.mean()).item()
+    assert classifier.kid(a, b, subsets=1, seed=3) == (pytest.approx(mmd, rel=1e-12), 0.0)
+
+
+def test_score_images_records_the_kid_subset_size():
+    torch.manual_seed(0)
+    model = classifier.LeNet()
+    g = torch.Generator().manual_seed(0)
+    images, ref = torch.rand(300, 784, generator=g), torch.rand(900, 784, generator=g)
+    ref_feats, _ = classifier.predict(model, ref)
+    scores = classifier.score_images(model, images, ref_feats, kid_subsets=5)
+    assert scores["kid_subset_size"] == 150
+    assert scores["kid_std"] > 1e-6 * abs(scores["kid_mean"]) and scores["kid_std"] > 1e-12, scores
+
+
 def test_class_kl_and_confidence():
     uniform = torch.eye(10).repeat(7, 1)          # 70 rows, each class predicted 7 times
     assert classifier.class_kl_to_uniform(uniform) == pytest.approx(0.0, abs=1e-12)
