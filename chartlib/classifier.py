@@ -198,18 +198,28 @@ def frechet_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> float:
     return max(float(d), 0.0)
 
 
+def kid_subset_rows(n: int, m: int, subset_size: int = 1000) -> int:
+    """Rows drawn per side in each KID subset: min(subset_size, n // 2, m // 2), at least 2.
+
+    At most half of each set, so that the subsets differ: with s equal to the set size every subset
+    is the whole set and the spread over subsets is round-off (about 1e-16), not an uncertainty.
+    """
+    if n < 2 or m < 2:
+        raise ValueError("kid needs at least 2 rows on each side")
+    return min(subset_size, max(n // 2, 2), max(m // 2, 2))
+
+
 def kid(feat_a: torch.Tensor, feat_b: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
         seed: int = 0) -> tuple[float, float]:
     """Kernel inception distance between features (n, k) and (m, k): (mean, std) over subsets.
 
-    Each subset draws s = min(subset_size, n, m) rows from each side without replacement and
+    Each subset draws s = :func:`kid_subset_rows` (n, m, subset_size) rows from each side without
+    replacement (at most half of each set, so that the std over subsets measures something) and
     computes the unbiased MMD^2 with the kernel (x.y / k + 1)^3.  std is over the subsets.
     """
     a, b = feat_a.double(), feat_b.double()
     k = a.shape[1]
-    s = min(subset_size, a.shape[0], b.shape[0])
-    if s < 2:
-        raise ValueError("kid needs at least 2 rows on each side")
+    s = kid_subset_rows(a.shape[0], b.shape[0], subset_size)
     gen = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(subsets):
@@ -241,9 +251,12 @@ def score_images(model: nn.Module, images: torch.Tensor, reference_features: tor
                  kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0) -> dict:
     """Scores of images (n, 784) in [0, 1] against reference features (m, hidden) of real digits.
 
-    Returns {"fd", "kid_mean", "kid_std", "class_kl", "confidence"} as floats.
+    Returns {"fd", "kid_mean", "kid_std", "class_kl", "confidence"} as floats and
+    "kid_subset_size", the rows per side in each KID subset (see :func:`kid_subset_rows`: below
+    ``kid_subset_size`` when either set has fewer than twice that many rows).
     """
     feats, probs = predict(model, images)
     kid_mean, kid_std = kid(feats, reference_features, kid_subsets, kid_subset_size, seed)
+    used = kid_subset_rows(feats.shape[0], reference_features.shape[0], kid_subset_size)
     return {"fd": frechet_distance(feats, reference_features), "kid_mean": kid_mean, "kid_std": kid_std,
-            "class_kl": class_kl_to_uniform(probs), "confidence": mean_confidence(probs)}
+            "kid_subset_size": used, "class_kl": class_kl_to_uniform(probs), "confidence": mean_confidence(probs)}

