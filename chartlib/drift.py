@@ -6,22 +6,44 @@ both the rows (movers) and the columns (targets) by ``sqrt(row_sum * column_sum)
 
 Writing ``A`` for that normalised kernel, ``W+`` / ``W-`` for its row sums over positives /
 negatives and ``m+`` / ``m-`` for the kernel-weighted means of the positives / negatives, the field
-of one temperature is ``V = W+ * W- * (m+ - m-)``.  Both means are softmax averages and the
-weight ``W+ * W-`` is kept as a logarithm, so nothing underflows however far apart the clouds are
-(a plain ``exp(-d / tau)`` gives 0/0 for clouds a few units apart at tau = 0.05).
+of one temperature is ``V = W+ * W- * (m+ - m-)``.  Both means are ratios of sums taken with a
+shift in the exponent and the weight ``W+ * W-`` is kept as a logarithm, so nothing underflows
+however far apart the clouds are (a plain ``exp(-d / tau)`` gives 0/0 for clouds a few units
+apart at tau = 0.05).
+
+How it is computed (``drift_field``): the targets (negatives, then positives) are taken in blocks
+of columns, each block against all movers, so every column's normaliser is complete within its
+block.  With logits ``L = -d / tau`` (d divided by the mean distance first when scale-free), one
+exponential per entry and temperature, ``E = exp(L - max over the column)``, gives the column
+log-sum-exp ``c``; since ``A = exp(L - r / 2 - c / 2)`` with ``r`` the row log-sum-exp, every row
+quantity is a product of ``E`` with a few columns: ``E @ [u * targets, u, w]`` with
+``u = exp(max_col L - c / 2 - shift)`` and ``w = exp(max_col L - shift)`` yields, per row, the
+kernel-weighted sum of targets, ``W`` up to the row factor ``exp(-r / 2)``, and ``exp(r)``, each up
+to a known scalar shift; the blocks are added up with those shifts.  A row whose sums come out
+too small for full float precision (a mover far outside every cloud) is recomputed exactly with
+per-row shifts, so the field is the same as the direct log-space formula to float rounding.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Sequence
 
 import torch
 
 
-# Rows of movers are processed in blocks of at most this many distance-matrix entries (64 MB in
+# Blocks of the (movers x targets) distance matrix hold at most this many entries (64 MB in
 # float32 per temporary): training batches fit in one block, and a call with 8192 movers against
 # 16384 targets keeps its peak memory bounded instead of growing as n x (m + p).
 MAX_BLOCK_ELEMENTS = 1 << 24
+# With scale-free distances the mean distance is needed before any kernel value, so the distances
+# are computed in a first pass; up to this many blocks of them are kept for the second pass (at the
+# default block size 512 MB in float32: all of 8192 movers against 16384 targets), the rest are
+# computed again.
+KEPT_BLOCKS = 8
+# A row whose shifted sums fall below _EXACT_BELOW * (targets) * (smallest normal) / (machine
+# epsilon) may have lost precision to underflow and is recomputed with per-row shifts.
+_EXACT_BELOW = 16.0
 
 
 def drift_field(
@@ -45,9 +67,11 @@ def drift_field(
             spread of the points rather than an absolute length.
         unit_rms: rescale each temperature's field to unit root-mean-square over the batch before
             summing (a far-apart cloud otherwise sees forces near 1e-19, too small for Adam).
-        max_block_elements: largest block of the (n, m + p) distance matrix held at once.  When the
-            whole matrix is larger, the movers are taken in blocks of rows and the column sums are
-            accumulated over the blocks first, so the field is the same; ``None`` never splits.
+        max_block_elements: largest block of the (n, m + p) distance matrix worked on at once.
+            When the whole matrix is larger, the targets are taken in blocks of columns (each
+            against all movers) and the per-mover sums are accumulated over the blocks, so the
+            field is the same; with ``scale_free`` up to ``KEPT_BLOCKS`` blocks of distances are
+            kept between the two passes and the others computed again.  ``None`` never splits.
 
     Returns:
         The field at every mover, shape (n, k).  Computed without gradients.
@@ -67,67 +91,211 @@ def drift_field(
         raise ValueError("with the movers as negatives, at least 2 movers are needed")
 
     with torch.no_grad():
-        n, m = x.shape[0], negatives.shape[0]
-        targets = torch.cat([negatives, positives], dim=0)          # (m + p, k)
-        cols = targets.shape[0]
-        rows = n if max_block_elements is None else max(1, min(n, max_block_elements // cols))
-        blocks = [(lo, min(lo + rows, n)) for lo in range(0, n, rows)]
-        kept: dict = {}
-
-        def block(lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
-            """Distances (hi - lo, m + p) from movers lo:hi to the targets, and the self-mask."""
-            if (lo, hi) in kept:
-                return kept[(lo, hi)]
-            dist = torch.cdist(x[lo:hi], targets)
-            mask = torch.zeros_like(dist, dtype=torch.bool)
-            if self_mask:
-                own = torch.arange(lo, hi, device=x.device)
-                mask[own - lo, own] = True
-            if len(blocks) == 1:                                    # one block: compute it once
-                kept[(lo, hi)] = dist, mask
-            return dist, mask
-
-        scale = 1.0
-        if scale_free:
-            total_dist = sum(block(lo, hi)[0].masked_fill(block(lo, hi)[1], 0).sum() for lo, hi in blocks)
-            scale = (total_dist / (n * cols - (n if self_mask else 0))).clamp_min(torch.finfo(x.dtype).tiny)
-
-        def logits(lo: int, hi: int, tau: float) -> torch.Tensor:
-            dist, mask = block(lo, hi)
-            return (-(dist / scale) / tau).masked_fill(mask, -math.inf)
-
-        # column normalisers need every row: accumulate them block by block first
-        log_cols = {tau: torch.full((1, cols), -math.inf, dtype=x.dtype, device=x.device) for tau in temperatures}
-        for lo, hi in blocks:
-            for tau in temperatures:
-                log_cols[tau] = torch.logaddexp(log_cols[tau], torch.logsumexp(logits(lo, hi, tau), dim=0, keepdim=True))
-
-        parts: dict = {tau: ([], []) for tau in temperatures}       # log(W+ * W-) (n, 1) and m+ - m- (n, k)
-        for lo, hi in blocks:
-            for tau in temperatures:
-                lg = logits(lo, hi, tau)
-                log_rows = torch.logsumexp(lg, dim=1, keepdim=True)          # (rows, 1)
-                log_a = lg - 0.5 * (log_rows + log_cols[tau])                 # log of the normalised kernel
-                log_a_neg, log_a_pos = log_a[:, :m], log_a[:, m:]
-                log_w_neg = torch.logsumexp(log_a_neg, dim=1, keepdim=True)
-                log_w_pos = torch.logsumexp(log_a_pos, dim=1, keepdim=True)
-                mean_pos = torch.softmax(log_a_pos, dim=1) @ positives        # (rows, k)
-                mean_neg = torch.softmax(log_a_neg, dim=1) @ negatives
-                parts[tau][0].append(log_w_pos + log_w_neg)
-                parts[tau][1].append(mean_pos - mean_neg)
-
-        total = torch.zeros_like(x)
-        for tau in temperatures:
-            log_weight, diff = torch.cat(parts[tau][0]), torch.cat(parts[tau][1])
+        with _flush_denormals(x.device):
+            parts = _log_weights_and_differences(x, positives, negatives, tuple(temperatures), scale_free,
+                                                  self_mask, max_block_elements)
+        total = torch.empty_like(x, memory_format=torch.contiguous_format)
+        for i, (log_weight, diff) in enumerate(parts):                      # diff transposed: (k, n)
             if unit_rms:
                 # the overall scale drops out, so shift the log-weights before exponentiating
-                log_weight = log_weight - log_weight.max()
-            field = torch.exp(log_weight) * diff
-            if unit_rms:
-                rms = field.pow(2).sum(dim=1).mean().sqrt()
-                field = field / rms.clamp_min(torch.finfo(field.dtype).tiny)
-            total = total + field
+                weight = torch.exp(log_weight - log_weight.max())
+                rms = (weight.square() * torch.linalg.vector_norm(diff, dim=0).square()).mean().sqrt()
+                weight /= rms.clamp_min(torch.finfo(x.dtype).tiny)
+            else:
+                weight = torch.exp(log_weight)
+            if i == 0:
+                torch.mul(diff.T, weight[:, None], out=total)
+            else:
+                total.addcmul_(diff.T, weight[:, None])
         return total
+
+
+class _ShiftedSum:
+    """A running sum of ``exp(shift) * value`` kept as ``value`` and a scalar ``shift``."""
+
+    def __init__(self):
+        self.value: torch.Tensor | None = None
+        self.shift = -math.inf
+
+    def add(self, value: torch.Tensor, shift: float):
+        if self.value is None:
+            self.value, self.shift = value, shift
+        elif shift > self.shift:
+            self.value = self.value.mul_(math.exp(self.shift - shift)).add_(value)
+            self.shift = shift
+        else:
+            self.value.add_(value, alpha=math.exp(shift - self.shift))
+
+
+def _log_weights_and_differences(x, positives, negatives, temperatures, scale_free, self_mask, max_block_elements):
+    """Per temperature, log(W+ * W-) (n,) and (m+ - m-) transposed (k, n): see the module docstring.
+
+    The distances are the product torch.cdist uses (so they round as it does).  The per-mover sums
+    of a (movers, targets) block are ``block @ rhs``, computed as ``rhs.T @ block.T`` when rhs has
+    few columns (the faster layout there) and read as (k + 2, n) either way.
+    """
+    n, k, m = x.shape[0], x.shape[1], negatives.shape[0]
+    cols = m + positives.shape[0]
+    budget = n * cols if max_block_elements is None else max_block_elements
+    width = max(1, min(cols, budget // n))
+    starts = range(0, cols, width)
+    info = torch.finfo(x.dtype)
+    floor = math.log(info.tiny) + 1.0       # exp below this is slow (subnormal) and its value negligible
+    new = dict(dtype=x.dtype, device=x.device)
+
+    # squared distances as one product: |x|^2 + |t|^2 - 2 x.t = [-2x, |x|^2, 1] . [t, 1, |t|^2]
+    ta = torch.empty(cols, k + 2, **new)                                # targets: negatives, then positives
+    torch.mul(negatives, negatives, out=ta[:m, :k])
+    torch.mul(positives, positives, out=ta[m:, :k])
+    ta[:, k + 1] = ta[:, :k].sum(1)                                     # squared norms, summed as cdist does
+    ta[:m, :k], ta[m:, :k], ta[:, k] = negatives, positives, 1.0
+    xa = torch.empty(n, k + 2, **new)
+    torch.mul(x, x, out=xa[:, :k])
+    xa[:, k] = xa[:, :k].sum(1)
+    torch.mul(x, -2.0, out=xa[:, :k])
+    xa[:, k + 1] = 1.0
+
+    def distances(lo: int, hi: int, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.mm(xa, ta[lo:hi].T, out=out).clamp_min_(0).sqrt_()
+
+    def own(block: torch.Tensor, lo: int, hi: int) -> torch.Tensor | None:
+        """The entries of a (n, hi - lo) block that pair a mover with itself, as a view."""
+        if not self_mask or lo >= m:
+            return None
+        top = min(hi, m)
+        return block[lo:top, : top - lo].diagonal()
+
+    def reused(flat: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
+        return flat[: rows * columns].view(rows, columns)
+
+    kept: dict[int, torch.Tensor] = {}
+    spare = None                                                        # reused for the blocks not kept
+    scale = 1.0
+    if scale_free:
+        total = torch.zeros((), **new)
+        for lo in starts:
+            hi = min(lo + width, cols)
+            keep = len(kept) < KEPT_BLOCKS
+            if not keep and spare is None:
+                spare = torch.empty(n * width, **new)
+            dist = distances(lo, hi, None if keep else reused(spare, n, hi - lo))
+            diag = own(dist, lo, hi)
+            if diag is not None:
+                diag.fill_(0.0)
+            total += dist.sum()
+            if keep:
+                if diag is not None:
+                    diag.fill_(math.inf)
+                kept[lo] = dist
+            del dist, diag
+        scale = (total / (n * cols - (n if self_mask else 0))).clamp_min(info.tiny).item()
+
+    sums = {tau: (_ShiftedSum(), _ShiftedSum(), _ShiftedSum()) for tau in temperatures}   # neg, pos, exp(r)
+    log_cols = {tau: torch.empty(cols, **new) for tau in temperatures}
+    buffer = torch.empty(n * width, **new)
+    rhs_buffer = torch.empty(min(width, max(m, cols - m)) * (k + 2), **new)
+    ones = torch.ones(n, **new)
+    few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
+    for lo in starts:
+        hi = min(lo + width, cols)
+        dist = kept.pop(lo, None)
+        if dist is None:
+            if spare is None:
+                spare = torch.empty(n * width, **new)
+            dist = distances(lo, hi, reused(spare, n, hi - lo))
+            diag = own(dist, lo, hi)
+            if diag is not None:
+                diag.fill_(math.inf)
+        nearest = dist.amin(dim=0)                                          # (hi - lo,)
+        e = reused(buffer, n, hi - lo)
+        e_own = own(e, lo, hi)
+        for tau in temperatures:
+            a = -1.0 / (scale * tau)
+            col_max = nearest * a                                           # each target's largest logit
+            torch.add(nearest * -a, dist, alpha=a, out=e).clamp_min_(floor).exp_()   # exp(logits - col max)
+            if e_own is not None:
+                e_own.fill_(0.0)
+            log_col_sum = torch.mv(e.T, ones).log_()
+            log_cols[tau][lo:hi] = col_max + log_col_sum
+            phi = (col_max - log_col_sum).mul_(0.5)                         # col max - c / 2
+            for part, (plo, phi_) in enumerate(((lo, min(hi, m)), (max(lo, m), hi))):
+                if plo >= phi_:
+                    continue
+                s = slice(plo - lo, phi_ - lo)
+                shift_u, shift_w = phi[s].max().item(), col_max[s].max().item()
+                rhs = reused(rhs_buffer, phi_ - plo, k + 2)
+                torch.mul(ta[plo:phi_], (phi[s] - shift_u).exp_()[:, None], out=rhs)   # [u t, u, .]
+                torch.exp(col_max[s] - shift_w, out=rhs[:, k + 1])                     # [u t, u, w]
+                if few:                                                     # (k + 2, n) either way
+                    out = torch.mm(rhs.T, e[:, s].T)
+                else:
+                    out = torch.mm(e[:, s], rhs).T
+                sums[tau][part].add(out[: k + 1], shift_u)
+                sums[tau][2].add(out[k + 1], shift_w)
+        del dist
+
+    threshold = _EXACT_BELOW * cols * info.tiny / info.eps
+    results, redo = [], torch.zeros(n, dtype=torch.bool, device=x.device)
+    for tau in temperatures:
+        neg, pos, row = sums[tau]
+        bad = ~(row.value >= threshold)
+        log_w = row.value.log().add_(row.shift).neg_()                      # -r
+        diff = None
+        for sign, part in ((1.0, pos), (-1.0, neg)):
+            if part.value is None:                                          # no targets of this kind
+                log_w -= math.inf
+                continue
+            total_w = part.value[k]
+            bad |= ~(total_w >= threshold)
+            log_w += total_w.log().add_(part.shift)
+            if diff is None:
+                diff = part.value[:k].div_(total_w).mul_(sign)
+            else:
+                diff.addcdiv_(part.value[:k], total_w, value=sign)
+        redo |= bad
+        results.append((log_w, diff))
+
+    rows = redo.nonzero().flatten()
+    if len(rows):
+        # per-row shifts: the direct log-space formula for the rows the shared shifts served badly
+        targets = ta[:, :k]
+        chunk = max(1, budget // cols)
+        for i in range(0, len(rows), chunk):
+            r = rows[i : i + chunk]
+            dist = torch.mm(xa[r], ta.T).clamp_min_(0).sqrt_()           # (len(r), cols)
+            if self_mask:
+                dist[torch.arange(len(r), device=x.device), r] = math.inf
+            for tau, (log_w, diff) in zip(temperatures, results):
+                logits = dist * (-1.0 / (scale * tau))
+                log_a = logits - 0.5 * (torch.logsumexp(logits, dim=1, keepdim=True) + log_cols[tau])
+                lw = torch.zeros(len(r), **new)
+                df = torch.zeros(len(r), k, **new)
+                for sign, sl in ((-1.0, slice(0, m)), (1.0, slice(m, cols))):
+                    lw += torch.logsumexp(log_a[:, sl], dim=1)
+                    df.add_(torch.softmax(log_a[:, sl], dim=1) @ targets[sl], alpha=sign)
+                log_w[r], diff[:, r] = lw, df.T
+    return results
+
+
+@contextmanager
+def _flush_denormals(device: torch.device):
+    """Treat subnormal floats as zero on this CPU thread for the duration (restored afterwards).
+
+    Products far below the smallest normal float are dropped either way (their error is covered
+    by the exact recomputation of rows with small sums), but subnormal arithmetic can run many
+    times slower on the CPU.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    probe = torch.tensor(2.0 ** -70, dtype=torch.float32)
+    already = bool(probe * probe == 0)
+    switched = not already and torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if switched:
+            torch.set_flush_denormal(False)
 
 
 def drift_loss(u: torch.Tensor, field: torch.Tensor) -> torch.Tensor:

@@ -139,3 +139,43 @@ def test_block_size_must_be_positive():
     x = torch.randn(10, 2)
     with pytest.raises(ValueError, match="max_block_elements"):
         drift_field(x, x + 1, max_block_elements=0)
+
+
+def test_a_far_outlier_mover_is_recomputed_exactly_in_float32():
+    """A mover 40 units out, with one positive and one negative 6 units from it: its row sums are
+    ~exp(-120) of the others' at tau = 0.05, below float32's range, so it takes the exact per-row path."""
+    g = gen(12)
+    x = torch.cat([0.5 * torch.randn(40, 2, generator=g), torch.tensor([[40.0, 0.0]])])
+    pos = torch.cat([0.5 * torch.randn(50, 2, generator=g) + torch.tensor([1.0, 0.0]), torch.tensor([[46.0, 0.0]])])
+    neg = torch.cat([0.5 * torch.randn(30, 2, generator=g), torch.tensor([[34.0, 0.0]])])
+    v = drift_field(x, pos, neg, temperatures=(0.05,), unit_rms=False)
+    ref = reference_field(x, pos, neg, 0.05, False)          # float64 still holds exp(-120)
+    assert torch.isfinite(v).all() and ref[-1, 0] > 1.0      # the outlier's field is large
+    torch.testing.assert_close(v.double(), ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_exact_per_row_path_gives_the_same_field(monkeypatch, dtype):
+    import chartlib.drift as drift
+
+    g = gen(13)
+    x, pos = torch.randn(60, 3, generator=g, dtype=dtype), torch.randn(70, 3, generator=g, dtype=dtype) + 1
+    temps = (0.05, 0.3)
+    fast = drift_field(x, pos, None, temps, scale_free=True, unit_rms=False)
+    monkeypatch.setattr(drift, "_EXACT_BELOW", math.inf)     # every row takes the per-row path
+    exact = drift_field(x, pos, None, temps, scale_free=True, unit_rms=False, max_block_elements=60 * 40)
+    if dtype == torch.float64:
+        torch.testing.assert_close(exact, fast, rtol=1e-9, atol=1e-12)
+    else:
+        torch.testing.assert_close(exact, fast, rtol=1e-5, atol=1e-6)
+
+
+def test_recomputed_distance_blocks_give_the_same_field(monkeypatch):
+    import chartlib.drift as drift
+
+    g = gen(14)
+    x, pos = torch.randn(80, 4, generator=g), torch.randn(90, 4, generator=g) + 1
+    kept = drift_field(x, pos, None, (0.05, 0.2), scale_free=True, max_block_elements=80 * 25)
+    monkeypatch.setattr(drift, "KEPT_BLOCKS", 0)             # every block computed again in the field pass
+    again = drift_field(x, pos, None, (0.05, 0.2), scale_free=True, max_block_elements=80 * 25)
+    torch.testing.assert_close(again, kept, rtol=1e-6, atol=1e-7)
