@@ -21,6 +21,16 @@ def _quiet_progress(monkeypatch):
     monkeypatch.setenv("CHARTLIB_PROGRESS", "line")
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny networks train fastest on one torch thread, and one thread fixes the last bits of a run."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _build_command(out: Path) -> list[str]:
     return [sys.executable, "-m", "chartlib.build", "--profile", "ci", "--output", str(out)]
 

@@ -9,12 +9,7 @@ from chartlib.encoders import Deterministic, DeterministicEncoder, Gaussian, Gau
 from chartlib.fields import CriticField, KernelField, ScoreCritic, dsm_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------

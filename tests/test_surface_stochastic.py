@@ -14,13 +14,7 @@ from chartlib.metrics import coverage_ratio, nearest_distance, off_surface_rate,
 SURFACE = SurfaceMixture()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These nets are tiny: one thread is fastest, and immune to a busy machine's oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _unit_normals(surface: SurfaceMixture, u: torch.Tensor) -> torch.Tensor:

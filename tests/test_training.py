@@ -15,12 +15,7 @@ from chartlib.training import Guard
 TINY = Schedule(seed=0, steps=120, batch=32, width=16, depth=1, n_snapshots=3, n_show=20, n_eval=40)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @dataclass(frozen=True)
