@@ -28,8 +28,8 @@ from .paths import atomic_write, cache_dir
 
 FORMAT = 2
 # modules whose source decides what a run produces; editing any of them invalidates the cache
-_TRAINING_SOURCES = ("data.py", "drift.py", "nets.py", "encoders.py", "fields.py", "training.py", "methods.py",
-                     "mnist.py")
+_TRAINING_SOURCES = ("data.py", "drift.py", "nets.py", "encoders.py", "fields.py", "reference_field.py",
+                     "training.py", "methods.py", "mnist.py")
 LEDGER: list[dict] = []
 
 

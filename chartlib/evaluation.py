@@ -37,12 +37,14 @@ class Arm:
 
 @dataclass
 class Result:
-    """A chapter's outcome: its arms by key, further measurements, the frame steps and the wall time."""
+    """A chapter's outcome: its arms by key, further measurements, the frame steps, the wall time,
+    and further runs the chapter shows (seed 0 of a sweep's settings, by label)."""
 
     arms: dict[str, Arm]
     measured: dict
     steps: list[int]
     wall_seconds: float
+    runs: dict[str, Run] = field(default_factory=dict)
 
     def record(self) -> dict:
         return {"arms": {k: a.record() for k, a in self.arms.items()}, **self.measured, "steps": self.steps,
@@ -70,11 +72,12 @@ def data_floor(data, n: int) -> tuple[torch.Tensor, float]:
 
 
 def bimodal_scores(samples: torch.Tensor, data, held_out: torch.Tensor) -> dict:
-    """Mode shares, modes holding >= 10 %, share beyond 4 spreads of every mode, energy distance."""
+    """Mode shares, modes holding >= 10 %, share beyond 4 spreads of every mode, energy distance,
+    and the spread of the samples (norm of their per-coordinate standard deviation)."""
     frac = metrics.mode_fractions(samples, data.modes)
     return {"fractions": [round(float(f), 4) for f in frac], "majority": float(frac.max()),
             "modes_held": metrics.modes_held(frac), "far": metrics.far_fraction(samples, data.modes, 4 * data.spread),
-            "energy": metrics.energy_distance(samples, held_out)}
+            "energy": metrics.energy_distance(samples, held_out), "spread": float(samples.std(0).norm())}
 
 
 def majority_over_training(run: Run, data, key: str = "samples") -> list[float]:
@@ -100,11 +103,13 @@ def latent_energy(latents: torch.Tensor, prior: torch.Tensor, at_most: int | Non
 
 
 def chart_fit(run: Run) -> dict:
-    """Reconstruction error and latent-to-prior energy distance of a chart's final sample, and the
-    latent energy distance of its first frame (the fresh encoder)."""
+    """Reconstruction error and latent-to-prior energy distance of a chart's final sample, the
+    latent energy distance of its first frame (the fresh encoder), and the spread of the final
+    latents (norm of their per-coordinate standard deviation; the prior's is sqrt(d))."""
     f = run.final
     return {"recon_error": recon_error(f["data"], f["recon"]), "latent_energy": latent_energy(f["latents"], f["prior"]),
-            "latent_energy_start": latent_energy(run.frames["latents"][0], run.frames["prior"][0])}
+            "latent_energy_start": latent_energy(run.frames["latents"][0], run.frames["prior"][0]),
+            "latent_spread": float(f["latents"].std(0).norm())}
 
 
 def surface_scores(run: Run, data, held: torch.Tensor, thresholds) -> dict:

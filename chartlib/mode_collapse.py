@@ -10,20 +10,20 @@ from .evaluation import (Result, Stopwatch, bimodal_scores, bimodal_summary, dat
 from .fields import KernelField
 from .methods import DriftConfig, Schedule
 from .params import check_float, check_floats, check_int
+from .reference_comparison import difference_rows, shape_over_training
+from .reference_field import ReferenceKernelField
 
 
 @dataclass(frozen=True)
-class ModeCollapseSettings:
+class BimodalSettings:
+    """What the two 2-D chapters share: seeds, steps, the two modes, the kernel temperature and the
+    size of the evaluation sample."""
+
     seeds: int = 5
     steps: int = 2000
     separation: float = 4.0
     spread: float = 0.3
-    temperature: float = 0.05                     # the small temperature: separation / tau = 80
-    large_temperature: float = 1.0
-    multi_temperatures: tuple[float, ...] = (0.02, 0.05, 0.2)
-    sweep_ratios: tuple[float, ...] = (4, 10, 20, 40, 80, 160)   # separation / temperature
-    sweep_seeds: int = 3
-    init_offset: tuple[float, float] = (0.0, 4.0)
+    temperature: float = 0.05                     # separation / tau = 80: plain drifting collapses
     n_eval: int = 2000
 
     def __post_init__(self):
@@ -32,15 +32,40 @@ class ModeCollapseSettings:
         check_float("separation", self.separation, 0)
         check_float("spread", self.spread, 0)
         check_float("temperature", self.temperature, 0)
-        check_float("large_temperature", self.large_temperature, 0)
-        check_floats("multi_temperatures", self.multi_temperatures)
-        check_floats("sweep_ratios", self.sweep_ratios)
-        check_int("sweep_seeds", self.sweep_seeds, 1, 50)
         check_int("n_eval", self.n_eval, 10)
 
     @property
     def data(self) -> Bimodal:
         return Bimodal(self.separation, self.spread)
+
+
+@dataclass(frozen=True)
+class ModeCollapseSettings(BimodalSettings):
+    large_temperature: float = 1.0
+    multi_temperatures: tuple[float, ...] = (0.02, 0.05, 0.2)
+    sweep_ratios: tuple[float, ...] = (4, 10, 20, 40, 80, 160)   # separation / temperature
+    sweep_seeds: int = 3
+    init_offset: tuple[float, float] = (0.0, 4.0)
+    reference_floor: float = 1e-6                 # the released code's floor
+    floors: tuple[float, ...] = (0.0, 1e-8, 1e-6, 1e-4, 1e-2)   # the floor sweep of the released field
+    floor_seeds: int = 3
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_float("large_temperature", self.large_temperature, 0)
+        check_floats("multi_temperatures", self.multi_temperatures)
+        check_floats("sweep_ratios", self.sweep_ratios)
+        check_int("sweep_seeds", self.sweep_seeds, 1, 50)
+        check_float("reference_floor", self.reference_floor, 0, 0.1, low_open=False)
+        if isinstance(self.floors, (int, float)) or not self.floors:
+            raise ValueError(f"floors={self.floors!r} is not allowed: floors must be a non-empty list of numbers")
+        object.__setattr__(self, "floors", tuple(check_float(f"floors[{i}]", f, 0, 0.1, low_open=False)
+                                                 for i, f in enumerate(self.floors)))
+        check_int("floor_seeds", self.floor_seeds, 1, 50)
+
+    def released(self, floor: float | None = None) -> ReferenceKernelField:
+        """The released code's field at the chapter's three temperatures (floor: theirs unless given)."""
+        return ReferenceKernelField(tuple(self.multi_temperatures), self.reference_floor if floor is None else floor)
 
     def config(self, seed: int, field) -> DriftConfig:
         return DriftConfig(data=self.data, field=field, init_offset=tuple(self.init_offset),
@@ -55,11 +80,13 @@ class ModeCollapseSettings:
                           f"τ={self.large_temperature:g} (sep/τ={sep(self.large_temperature)})"),
             "multi_tau": (KernelField(tuple(self.multi_temperatures), scale_free=True),
                           "multi-τ " + "/".join(f"{t:g}" for t in self.multi_temperatures) + ", scale-free"),
+            "released": (self.released(), f"released code's field (multi-τ, floor {self.reference_floor:g})"),
         }
 
 
 PROFILES = {
-    "ci": ModeCollapseSettings(seeds=3, steps=500, sweep_ratios=(4, 20, 80), sweep_seeds=2),
+    "ci": ModeCollapseSettings(seeds=3, steps=500, sweep_ratios=(4, 20, 80), sweep_seeds=2, floors=(0.0, 1e-6, 1e-2),
+                               floor_seeds=2),
     "full": ModeCollapseSettings(),
 }
 
@@ -82,7 +109,28 @@ def run(s: ModeCollapseSettings, device=None) -> Result:
         arm = train_arm(f"sweep_{ratio:g}", f"sep/τ={ratio:g}",
                         [s.config(i, KernelField((tau,))) for i in range(s.sweep_seeds)], score, device)
         sweep[ratio] = {"temperature": tau, "per_seed": arm.per_seed, "summary": bimodal_summary(arm.per_seed)}
-    return Result(arms, {"sweep": sweep, "floor_energy": floor}, arms["small_tau"].runs[0].steps, clock.seconds())
+    floors, floor_runs = {}, {}
+    for f in s.floors:
+        arm = train_arm(f"floor_{f:g}", f"released field, floor {f:g}",
+                        [s.config(i, s.released(f)) for i in range(s.floor_seeds)], score, device)
+        arm.extra["majority_over_training"] = [majority_over_training(r, s.data) for r in arm.runs]
+        floors[f] = {"per_seed": arm.per_seed, "summary": bimodal_summary(arm.per_seed),
+                     "majority_over_training": arm.extra["majority_over_training"]}
+        floor_runs[f] = arm.runs[0]
+    measured = {"sweep": sweep, "floor_energy": floor, "floor_sweep": floors,
+                **released_measurements(s, arms["released"].runs[0], held)}
+    return Result(arms, measured, arms["small_tau"].runs[0].steps, clock.seconds(),
+                  runs={f"floor {f:g}": r for f, r in floor_runs.items()})
+
+
+def released_measurements(s: ModeCollapseSettings, run, held) -> dict:
+    """Seed 0 of the released-field arm: how its field differs from the book's, switch by switch, at
+    its first and last frame; and, at every frame of that run, where the released field points with
+    and without the floor (at the data's mean, or outward, spreading the samples)."""
+    y, temps = held[: run.frames["samples"].shape[1]], s.multi_temperatures
+    frames = run.frames["samples"]
+    return {"differences": difference_rows(frames[0], frames[-1], y, temps),
+            "field_shape": shape_over_training(frames, y, temps, (0.0, s.reference_floor))}
 
 
 # ---------------------------------------------------------------------------------------------
