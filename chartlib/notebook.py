@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 from .nets import pick_device
 from .params import resolve
@@ -18,9 +17,9 @@ def setup(profiles: dict, profile: str, device: str = "auto", **overrides):
     return settings, dev
 
 
-def save(stem: str, profile: str, device, settings, record: dict) -> Path:
+def save(stem: str, profile: str, device, settings, record: dict):
     """Write the chapter's measurements (``record``: JSON-ready, with ``wall_seconds``) to
-    ``_build/metrics/<stem>.json`` with its profile, device and settings."""
+    ``_build/metrics/<stem>.json`` with its profile, device and settings.  Returns nothing, so that a
+    notebook's last line does not print the path."""
     path = write_metrics(stem, {"profile": profile, "device": str(device), "settings": asdict(settings), **record})
     print(f"measurements written to {path.name}; chapter took {record['wall_seconds']:.1f} s")
-    return path

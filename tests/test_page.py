@@ -6,7 +6,7 @@ import json
 import nbformat
 import pytest
 
-from chartlib import build
+from chartlib import build, training
 
 
 def tiny_notebook(folder, stem="tiny"):
@@ -56,3 +56,33 @@ def test_a_chapter_whose_measurements_were_rewritten_by_hand_is_executed_again(s
     assert build.execute(src, stage, "ci", build_dir) == "executed"
     assert json.loads(metrics.read_text()) == {"profile": "ci"}
     assert build.execute(src, stage, "ci", build_dir) == "up to date"
+
+
+def test_the_page_shows_the_parameters_used_and_hides_only_the_training_log(staged):
+    src, stage, build_dir = staged
+    build.execute(src, stage, "ci", build_dir)
+    cells = nbformat.read(stage / "tiny.ipynb", as_version=4).cells
+    params, injected = cells[0], cells[1]
+    assert "injected-parameters" in injected.metadata.tags and "remove-cell" in injected.metadata.tags
+    # the author's cell, with its comments, shows the value the build ran with
+    assert params.source.splitlines()[0] == 'profile = "ci"          # "ci": minutes; "full": the published book'
+    assert "remove-cell" not in params.metadata.tags
+    log_only, log_and_more, warning = cells[2], cells[3], cells[4]
+    assert "remove-stdout" in log_only.metadata.tags
+    assert "trained flow matching" in log_only.outputs[0].text   # the downloadable notebook keeps the log
+    # a cell that also prints something else keeps all its output visible, and so does stderr
+    assert not {"remove-stdout", "remove-output", "remove-stderr"} & set(log_and_more.metadata.tags)
+    assert not {"remove-stdout", "remove-output", "remove-stderr"} & set(warning.metadata.tags)
+
+
+def test_show_parameters_keeps_comments_and_other_lines():
+    src = 'profile = "full"        # which sizes\nseeds = None   # per arm\nname = "α"  # utf-8\n'
+    out = build.show_parameters(src, {"profile": "ci", "name": "βγ"})
+    assert out == 'profile = "ci"          # which sizes\nseeds = None   # per arm\nname = "βγ" # utf-8\n'
+
+
+def test_the_build_recognises_the_line_training_prints(capsys):
+    progress = training.Progress("chart transport · seed 2", 500)   # CHARTLIB_PROGRESS=line (conftest)
+    progress.close(12.34)
+    line = capsys.readouterr().out.strip()
+    assert build.PROGRESS_LINE.fullmatch(line), line
