@@ -122,6 +122,24 @@ def test_chapter_pages_show_the_parameters_and_results_not_the_build_log(built_b
             assert chatter not in text, f"{stem}: {chatter!r} on the page"
 
 
+# A downloadable notebook carries each figure once, as the HTML the page shows (the build leaves out
+# Plotly's own mimetype, which nbformat writes one number per line).  The ci chapters measured 0.3 to
+# 2.1 MB that way, against 0.9 to 13.5 MB with both copies; 4 MB leaves room for a larger figure and
+# catches a second copy of the big ones coming back.
+NOTEBOOK_BOUND_MB = 4
+
+
+def test_downloadable_notebooks_carry_each_figure_once(built_book):
+    stage = built_book.parent / ".stage" / "book"
+    notebooks = [p for p in stage.glob("*.ipynb") if not p.name.endswith(".partial.ipynb")]
+    assert len(notebooks) == 6
+    for path in notebooks:
+        assert path.stat().st_size < NOTEBOOK_BOUND_MB * 2**20, f"{path.name}: {path.stat().st_size / 2**20:.1f} MB"
+        nb = json.loads(path.read_text())
+        kinds = [k for c in nb["cells"] for o in c.get("outputs", []) for k in o.get("data", {})]
+        assert "application/vnd.plotly.v1+json" not in kinds, path.name
+
+
 # ---------------------------------------------------------------------------------------------
 # the pages in headless Chromium
 

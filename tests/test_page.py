@@ -4,9 +4,10 @@ chapter run by hand overwrote (a tiny notebook executed by papermill, as the bui
 import json
 
 import nbformat
+import plotly.graph_objects as go
 import pytest
 
-from chartlib import build, training
+from chartlib import build, figures, training
 
 
 def tiny_notebook(folder, stem="tiny"):
@@ -86,3 +87,23 @@ def test_the_build_recognises_the_line_training_prints(capsys):
     progress.close(12.34)
     line = capsys.readouterr().out.strip()
     assert build.PROGRESS_LINE.fullmatch(line), line
+
+
+def _shown(monkeypatch):
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    figures.show(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])))
+    return shown
+
+
+def test_figures_go_to_the_book_as_html_only(monkeypatch):
+    monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
+    (bundle,) = _shown(monkeypatch)
+    assert list(bundle) == ["text/html"] and "Plotly.newPlot" in bundle["text/html"]
+
+
+def test_live_figures_keep_plotlys_mimetype_for_jupyterlab(monkeypatch):
+    monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
+    (bundle,) = _shown(monkeypatch)
+    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/html"}
