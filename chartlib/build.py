@@ -11,9 +11,11 @@ resumes where it stopped.  Static assets (plotly.js, MathJax) are served from th
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,11 +84,61 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     except papermill.PapermillExecutionError as e:
         raise BuildError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                          f"The partly executed notebook is {partial}") from None
+    tidy(partial, {"profile": profile})
     os.replace(partial, out)
     if not metrics.exists():
         raise BuildError(f"{src.name} ran but wrote no measurements to {metrics}")
     stamp_path.write_text(json.dumps({**stamp, "metrics": _sha(metrics)}))
     return "executed"
+
+
+# the line ``chartlib.training.Progress`` prints when a run finishes under the build
+PROGRESS_LINE = re.compile(r"trained .+: \d+ steps in [\d.]+ s")
+
+
+def show_parameters(source: str, parameters: dict) -> str:
+    """The author's parameters cell with the values the build injected, comments kept in place."""
+    lines = source.splitlines(keepends=True)
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in parameters and node.value.lineno == node.value.end_lineno):
+            continue
+        value = parameters[node.targets[0].id]
+        literal = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+        line = lines[node.value.lineno - 1].encode()   # ast offsets count UTF-8 bytes
+        start, end = node.value.col_offset, node.value.end_col_offset
+        rest = line[end:]
+        gap = len(rest) - len(rest.lstrip(b" "))
+        if rest.lstrip(b" ").startswith(b"#"):   # keep the comment's column where there is room
+            rest = b" " * max(1, gap + (end - start) - len(literal.encode())) + rest.lstrip(b" ")
+        lines[node.value.lineno - 1] = (line[:start] + literal.encode() + rest).decode()
+    return "".join(lines)
+
+
+def tidy(path: Path, parameters: dict):
+    """Make an executed notebook's page show the parameters and the results, not the build's log.
+
+    The author's ``parameters`` cell shows the values this build used (papermill's
+    ``injected-parameters`` cell, which repeats them without comments, is tagged ``remove-cell``),
+    and a cell whose standard output is nothing but the one-line-per-run training log is tagged
+    ``remove-stdout``.  Tags only hide things in the HTML: the downloadable notebook keeps every cell
+    and the whole log.  Any other output, warnings on stderr included, stays on the page."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags:
+            cell.source = show_parameters(cell.source, parameters)
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        stdout = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                         if o.output_type == "stream" and o.name == "stdout").splitlines()
+        if stdout and all(PROGRESS_LINE.fullmatch(line) for line in stdout) and "remove-stdout" not in tags:
+            tags.append("remove-stdout")
+    nbformat.write(nb, path)
 
 
 def describe_machine() -> dict:

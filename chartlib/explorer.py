@@ -11,19 +11,19 @@ widgets are shown whenever ipywidgets can be imported.
 from __future__ import annotations
 
 import math
-import os
 from typing import Callable
 
 import plotly.graph_objects as go
 import torch
 
 from .figures import PALETTE, Series, show, slider_figure
+from .paths import book_build
 from .training import Run
 
 
 def live() -> bool:
     """True in an interactive kernel (widgets work), False under the book build."""
-    if os.environ.get("CHARTLIB_BOOK_BUILD") == "1":
+    if book_build():
         return False
     try:
         import ipywidgets  # noqa: F401
@@ -114,10 +114,11 @@ def explorer_widget(entries: list[tuple[dict, Run]], keys: list[str] | None = No
     def redraw(*_):
         run = current()
         with out:
-            out.clear_output(wait=True)
-            if run is None:
+            if run is None:   # say so, and draw nothing: a figure left here would belong to another run
+                out.clear_output()
                 note.value = "<i>no trained run for this combination</i>"
                 return
+            out.clear_output(wait=True)
             note.value = (f"{run.method} run: {run.steps[-1]} steps, trained in {run.seconds:.1f} s on {run.device}"
                           + (" (loaded from the run cache)" if run.cached else ""))
             idx = min(step.value, len(run.steps) - 1)
@@ -126,7 +127,24 @@ def explorer_widget(entries: list[tuple[dict, Run]], keys: list[str] | None = No
             display(fig)
             plt.close(fig)
 
-    def new_run(*_):
+    snapping = []   # set while new_run moves the other dropdowns, so that they do not redraw each time
+
+    def new_run(change=None):
+        if snapping:
+            return
+        if current() is None and change is not None:
+            # the chosen value has no run with the other facets as they are: move the others to the
+            # run that keeps most of them (the first such run in the entries' order)
+            chosen = next(n for n, d in dropdowns.items() if d is change["owner"])
+            matching = [f for f, _ in entries if f[chosen] == change["new"]]
+            if matching:
+                best = max(matching, key=lambda f: sum(f[n] == dropdowns[n].value for n in names))
+                snapping.append(True)
+                try:
+                    for n in names:
+                        dropdowns[n].value = best[n]
+                finally:
+                    snapping.clear()
         run = current()
         if run is not None and len(run.steps) != len(step.options):
             step.options = [(str(s), i) for i, s in enumerate(run.steps)]
@@ -164,16 +182,16 @@ def static_figure(entries: list[tuple[dict, Run]], key: str = "samples", title: 
 
 def explore(entries: list[tuple[dict, Run]], key: str = "samples", title: str = "Run explorer",
             reference: torch.Tensor | None = None, static: Callable[[], go.Figure] | None = None):
-    """Widgets in a live notebook; the static Plotly equivalent (``static()`` if given) in the book."""
+    """Widgets in a live notebook; the static Plotly equivalent (``static()`` if given) in the book.
+
+    Displays and returns nothing: as a cell's last line, a returned figure or widget would be shown
+    a second time (twice the notebook's size, or two copies of the controls)."""
     _check(entries)
     if live():
         from IPython.display import display
-        box = explorer_widget(entries)
-        display(box)
-        return box
-    fig = static() if static is not None else static_figure(entries, key, title, reference)
-    show(fig)
-    return fig
+        display(explorer_widget(entries))
+    else:
+        show(static() if static is not None else static_figure(entries, key, title, reference))
 
 
 def arm_entries(arms: dict) -> list[tuple[dict, Run]]:

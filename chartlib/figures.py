@@ -2,8 +2,11 @@
 
 ``slider_figure`` draws point clouds over training snapshots: one slider moves every animated
 series at once, with ``restyle`` steps (plotly.js ``animate`` steps raise errors in static pages).
-``show`` emits a figure both as Plotly's own mimetype (live Jupyter) and as an HTML snippet that
-relies on a page-level plotly.js (the static book serves it once from ``_static``).
+``show`` emits a figure as an HTML snippet that relies on a page-level plotly.js (the static book
+serves it once from ``vendor/``), and in a live notebook also as Plotly's own mimetype, which
+JupyterLab renders.  Under the book build (``CHARTLIB_BOOK_BUILD=1``) the HTML is all the page uses,
+so the mimetype is left out: nbformat writes its JSON one number per line, which made the
+downloadable notebooks 10-19 MB.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from typing import Callable
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
+
+from .paths import book_build
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -107,7 +112,10 @@ def show(fig: go.Figure):
     """Display a figure for both live notebooks and the static book (see the module docstring)."""
     from IPython.display import display
     html = fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True, "displaylogo": False})
-    display({"application/vnd.plotly.v1+json": fig.to_plotly_json(), "text/html": html}, raw=True)
+    if book_build():
+        display({"text/html": html}, raw=True)
+    else:
+        display({"application/vnd.plotly.v1+json": fig.to_plotly_json(), "text/html": html}, raw=True)
 
 
 MODE_COLORS = ("#1f77b4", "#d62728")

@@ -10,6 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def book_build() -> bool:
+    """True while ``python -m chartlib.build`` executes the notebook (it sets ``CHARTLIB_BOOK_BUILD=1``):
+    the output becomes a static page, read rather than run."""
+    return os.environ.get("CHARTLIB_BOOK_BUILD") == "1"
+
+
 def build_dir() -> Path:
     """``_build`` at the repository root, or ``$CHARTLIB_BUILD_DIR``."""
     return Path(os.environ.get("CHARTLIB_BUILD_DIR", ROOT / "_build"))

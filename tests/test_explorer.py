@@ -36,12 +36,45 @@ def test_live_widgets_follow_their_controls(monkeypatch):
     assert "loaded from the run cache" in note.value
 
 
-def test_missing_combination_is_said_not_drawn(monkeypatch):
+def test_a_value_without_a_run_moves_the_other_facets_to_one(monkeypatch):
     entries = ENTRIES[:3]                                   # no (flow, seed 1)
+    drawn = []
+    monkeypatch.setattr(explorer, "draw_frame", lambda run, i, keys=None, title="": drawn.append(run) or _figure())
     box = explorer.explorer_widget(entries)
     arm, seed = box.children[0].children
-    arm.value, seed.value = "flow", 1
-    assert "no trained run" in box.children[2].value
+    arm.value = "flow"
+    assert drawn[-1] is entries[2][1]
+    seed.value = 1                                          # flow has no seed 1: the arm moves to chart
+    assert (arm.value, seed.value) == ("chart", 1) and drawn[-1] is entries[1][1]
+    assert "no trained run" not in box.children[2].value
+
+
+def test_choosing_a_model_picks_its_first_run_instead_of_an_empty_combination(monkeypatch):
+    # the MNIST chapter's facets: flow matching has no latent dim or encoding ("-"); choosing
+    # model = chart with those two unset used to say "no trained run" above the flow-matching figure
+    runs = [fake_run(i) for i in range(4)]
+    entries = [({"model": "flow matching", "latent dim": "-", "encoding": "-"}, runs[0]),
+               ({"model": "chart", "latent dim": 12, "encoding": "deterministic"}, runs[1]),
+               ({"model": "chart", "latent dim": 12, "encoding": "stochastic"}, runs[2]),
+               ({"model": "chart", "latent dim": 32, "encoding": "stochastic"}, runs[3])]
+    drawn = []
+    monkeypatch.setattr(explorer, "draw_frame", lambda run, i, keys=None, title="": drawn.append(run) or _figure())
+    box = explorer.explorer_widget(entries)
+    model, dim, encoding = box.children[0].children
+    assert drawn == [runs[0]]
+    model.value = "chart"
+    assert (dim.value, encoding.value) == (12, "deterministic")
+    assert drawn == [runs[0], runs[1]]                      # one redraw, not one per moved dropdown
+    assert "no trained run" not in box.children[2].value and "chart run" in box.children[2].value
+    encoding.value = "stochastic"                           # a combination that exists: nothing else moves
+    assert (model.value, dim.value) == ("chart", 12) and drawn[-1] is runs[2]
+    dim.value = "-"                                         # only flow matching has no latent dim
+    assert (model.value, encoding.value) == ("flow matching", "-") and drawn[-1] is runs[0]
+
+
+def _figure():
+    import matplotlib.pyplot as plt
+    return plt.figure()
 
 
 def test_image_frames_draw_as_a_grid():
@@ -55,8 +88,9 @@ def test_static_book_gets_a_plotly_figure_with_one_series_per_run(monkeypatch):
     monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
     shown = []
     monkeypatch.setattr(explorer, "show", shown.append)
-    fig = explorer.explore(ENTRIES)
-    assert isinstance(fig, go.Figure) and shown == [fig]
+    assert explorer.explore(ENTRIES) is None   # a returned figure would be shown twice
+    fig, = shown
+    assert isinstance(fig, go.Figure)
     assert [t.name for t in fig.data] == ["chart · seed 0", "chart · seed 1", "flow · seed 0", "flow · seed 1"]
     assert [t.visible for t in fig.data] == [True, "legendonly", "legendonly", "legendonly"]
     slider = fig.layout.sliders[0]
@@ -86,3 +120,13 @@ def test_arm_entries_take_a_chapters_arms_by_key():
     fig = explorer.static_figure(entries)
     assert [t.name for t in fig.data] == ["chart transport · seed 0", "chart transport · seed 1",
                                           "flow matching · seed 0"]
+
+
+def test_live_explorer_is_displayed_once(monkeypatch):
+    import IPython.display
+    monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    # returned, the box would be displayed a second time as the cell's value: two copies of the controls
+    assert explorer.explore(ENTRIES) is None
+    assert [type(o).__name__ for o in shown].count("VBox") == 1   # (the drawn frame goes into the box)

@@ -49,9 +49,9 @@ def test_notebook_setup_applies_overrides_and_names_a_bad_one(capsys):
 def test_notebook_save_writes_profile_device_and_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(tmp_path))
     s = surface.PROFILES["ci"]
-    path = notebook.save("03_space_filling", "ci", "cpu", s, {"arms": {}, "wall_seconds": 1.5})
-    m = json.loads(path.read_text())
-    assert path == tmp_path / "metrics" / "03_space_filling.json"
+    # nothing returned: as a notebook's last line, a path would be printed on the page
+    assert notebook.save("03_space_filling", "ci", "cpu", s, {"arms": {}, "wall_seconds": 1.5}) is None
+    m = json.loads((tmp_path / "metrics" / "03_space_filling.json").read_text())
     assert m["profile"] == "ci" and m["device"] == "cpu" and m["wall_seconds"] == 1.5
     assert m["settings"]["seeds"] == s.seeds and m["settings"]["thresholds"] == list(s.thresholds)
 

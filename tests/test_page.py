@@ -1,0 +1,150 @@
+"""What a chapter's page and its downloadable notebook carry: the parameters and the results, not the
+build's log; figures once; the time a notebook will take; and the build's repair of measurements a
+chapter run by hand overwrote (a tiny notebook executed by papermill, as the build does)."""
+import json
+
+import nbformat
+import plotly.graph_objects as go
+import pytest
+
+from chartlib import build, figures, notebook, training
+from chartlib.mode_collapse import PROFILES
+
+
+def tiny_notebook(folder, stem="tiny"):
+    """A chapter in miniature: a parameters cell, a training log, a warning, its measurements."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "full"        # "ci": minutes; "full": the published book\n'
+                                       'steps = None            # None: the profile\'s value')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell('print("trained chart transport · seed 0: 500 steps in 1.5 s")\n'
+                                  'print("trained flow matching · seed 0: 500 steps in 1.0 s")'),
+        nbformat.v4.new_code_cell('print("trained chart transport · seed 1: 500 steps in 1.5 s")\n'
+                                  'print("the loss went up: look at the figure")'),
+        nbformat.v4.new_code_cell('import sys\nprint("UserWarning: something a reader should see", file=sys.stderr)'),
+        nbformat.v4.new_code_cell(
+            "import json, os, pathlib\n"
+            f"out = pathlib.Path(os.environ['CHARTLIB_BUILD_DIR']) / 'metrics' / '{stem}.json'\n"
+            "out.parent.mkdir(parents=True, exist_ok=True)\n"
+            "out.write_text(json.dumps({'profile': profile}))"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src = folder / "book" / f"{stem}.ipynb"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, src)
+    return src
+
+
+@pytest.fixture
+def staged(tmp_path, monkeypatch):
+    """Source, stage folder and build folder of one tiny chapter, with the build's environment."""
+    build_dir = tmp_path / "_build"
+    monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(build_dir))
+    monkeypatch.setenv("CHARTLIB_RUN_LEDGER", str(tmp_path / "ledger.jsonl"))   # execute() sets it; restored after
+    stage = tmp_path / ".stage" / "book"
+    stage.mkdir(parents=True)
+    return tiny_notebook(tmp_path), stage, build_dir
+
+
+def test_a_chapter_whose_measurements_were_rewritten_by_hand_is_executed_again(staged):
+    src, stage, build_dir = staged
+    metrics = build_dir / "metrics" / "tiny.json"
+    assert build.execute(src, stage, "ci", build_dir) == "executed"
+    assert json.loads(metrics.read_text()) == {"profile": "ci"}
+    assert build.execute(src, stage, "ci", build_dir) == "up to date"
+    metrics.write_text(json.dumps({"profile": "full"}))    # the chapter run by hand with its default profile
+    assert build.execute(src, stage, "ci", build_dir) == "executed"
+    assert json.loads(metrics.read_text()) == {"profile": "ci"}
+    assert build.execute(src, stage, "ci", build_dir) == "up to date"
+
+
+def test_the_page_shows_the_parameters_used_and_hides_only_the_training_log(staged):
+    src, stage, build_dir = staged
+    build.execute(src, stage, "ci", build_dir)
+    cells = nbformat.read(stage / "tiny.ipynb", as_version=4).cells
+    params, injected = cells[0], cells[1]
+    assert "injected-parameters" in injected.metadata.tags and "remove-cell" in injected.metadata.tags
+    # the author's cell, with its comments, shows the value the build ran with
+    assert params.source.splitlines()[0] == 'profile = "ci"          # "ci": minutes; "full": the published book'
+    assert "remove-cell" not in params.metadata.tags
+    log_only, log_and_more, warning = cells[2], cells[3], cells[4]
+    assert "remove-stdout" in log_only.metadata.tags
+    assert "trained flow matching" in log_only.outputs[0].text   # the downloadable notebook keeps the log
+    # a cell that also prints something else keeps all its output visible, and so does stderr
+    assert not {"remove-stdout", "remove-output", "remove-stderr"} & set(log_and_more.metadata.tags)
+    assert not {"remove-stdout", "remove-output", "remove-stderr"} & set(warning.metadata.tags)
+
+
+def test_show_parameters_keeps_comments_and_other_lines():
+    src = 'profile = "full"        # which sizes\nseeds = None   # per arm\nname = "α"  # utf-8\n'
+    out = build.show_parameters(src, {"profile": "ci", "name": "βγ"})
+    assert out == 'profile = "ci"          # which sizes\nseeds = None   # per arm\nname = "βγ" # utf-8\n'
+
+
+def test_the_build_recognises_the_line_training_prints(capsys):
+    progress = training.Progress("chart transport · seed 2", 500)   # CHARTLIB_PROGRESS=line (conftest)
+    progress.close(12.34)
+    line = capsys.readouterr().out.strip()
+    assert build.PROGRESS_LINE.fullmatch(line), line
+
+
+def _shown(monkeypatch):
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    figures.show(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])))
+    return shown
+
+
+def test_figures_go_to_the_book_as_html_only(monkeypatch):
+    monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
+    (bundle,) = _shown(monkeypatch)
+    assert list(bundle) == ["text/html"] and "Plotly.newPlot" in bundle["text/html"]
+
+
+def test_live_figures_keep_plotlys_mimetype_for_jupyterlab(monkeypatch):
+    monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
+    (bundle,) = _shown(monkeypatch)
+    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/html"}
+
+
+def test_setup_says_how_long_the_chapter_takes_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(tmp_path))   # no timing record here: the measured table
+    monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
+    notebook.setup(PROFILES, "full", "cpu", stem="01_mode_collapse")
+    out = capsys.readouterr().out
+    assert "profile full: about 8 min" in out and "2 CPU cores" in out
+    assert 'For the fast version (about 33 s), set profile = "ci"' in out
+    notebook.setup(PROFILES, "ci", "cpu", stem="01_mode_collapse")
+    out = capsys.readouterr().out
+    assert "profile ci: about 33 s" in out and "fast version" not in out
+    # a build on this machine recorded its own time: that one is used, with its machine
+    timings = tmp_path / "timings"
+    timings.mkdir()
+    (timings / "full.json").write_text(json.dumps({
+        "cold_seconds": {"01_mode_collapse": 1500.0},
+        "machine": {"gpu": None, "description": "2 cores of Some CPU, no GPU"}}))
+    notebook.setup(PROFILES, "full", "cpu", stem="01_mode_collapse")
+    out = capsys.readouterr().out
+    assert "about 25 min" in out and "measured by the last build here, on 2 cores of Some CPU" in out
+    # the page is read, not run: no advice there
+    monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
+    notebook.setup(PROFILES, "full", "cpu", stem="01_mode_collapse")
+    assert "Expected time" not in capsys.readouterr().out
+
+
+def test_a_gpu_uses_the_gpu_measurements_or_says_there_are_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(tmp_path))
+    assert "about 3 min on a fresh machine (measured on one NVIDIA H200" in notebook.expected_time("01_mode_collapse", "full", "cuda")
+    text = notebook.expected_time("03_space_filling", "full", "cuda")
+    assert "no measured time for profile full on cuda" in text and 'set profile = "ci"' in text
+
+
+def test_every_chapter_notebook_tells_setup_its_stem():
+    from chartlib.paths import ROOT
+    for path in sorted((ROOT / "book").glob("0[1-5]*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert any(f'stem="{path.stem}"' in c.source for c in nb.cells if c.cell_type == "code"), path.name
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
