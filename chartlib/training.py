@@ -13,6 +13,7 @@ modules.  Everything else is a piece of its own:
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -92,8 +93,11 @@ class Progress:
         self.label, self.total, self.done = label, total, 0
         self.bar = None
         if os.environ.get("CHARTLIB_PROGRESS", "bar") == "bar":
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, desc=label, leave=False)
+            # tqdm's text bar, in notebooks too: its notebook widget is saved as a reference to a widget
+            # model the saved notebook does not hold ("Error displaying widget: model not found", once
+            # per run, on reopening).  On stdout: Jupyter shows stderr on red.
+            from tqdm.std import tqdm
+            self.bar = tqdm(total=total, desc=label, leave=False, file=sys.stdout)
 
     def update(self, step: int, loss: float):
         if self.bar is not None:

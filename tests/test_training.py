@@ -173,3 +173,19 @@ def test_frames_at_the_snapshot_steps_and_one_line_per_run(capsys):
     assert torch.equal(run.frames["data"][0], run.frames["data"][-1])             # of the same points
     out = capsys.readouterr().out
     assert out.count("trained my chart: 10 steps in ") == 1 and "\r" not in out
+
+
+def test_the_interactive_progress_bar_is_text_not_a_widget(monkeypatch, capsys):
+    """A notebook widget bar is saved as a reference to a widget model the saved notebook does not
+    hold ("Error displaying widget: model not found" on reopening): the bar must be tqdm's text bar."""
+    import tqdm.auto
+    from tqdm.notebook import tqdm as widget_bar
+
+    from chartlib.training import Progress
+    monkeypatch.setattr(tqdm.auto, "tqdm", widget_bar)    # what tqdm.auto gives inside a Jupyter kernel
+    monkeypatch.setenv("CHARTLIB_PROGRESS", "bar")
+    p = Progress("arm · seed 0", 10)
+    assert p.bar is not None and not isinstance(p.bar, widget_bar)
+    p.update(10, 0.5)
+    p.close(1.0)
+    assert "arm · seed 0" in capsys.readouterr().out
