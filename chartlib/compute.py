@@ -7,12 +7,14 @@ imports torch (the build sets it for its kernels too).
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 
 from .params import check_int
 
 PASSIVE = "PASSIVE"
+WORKERS_ENV = "CHARTLIB_WORKERS"
 
 
 def passive_waiting() -> bool:
@@ -37,6 +39,7 @@ def one_cpu_thread(chapter):
             return chapter(*args, **kwargs)
         finally:
             torch.set_num_threads(before)
+            close_pool()     # the chapter's worker processes (if it started any) end with it
     return wrapped
 
 
@@ -47,3 +50,64 @@ def use_threads(threads: int | None) -> int:
         check_int("threads", threads, 1, 1024)
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+# ---------------------------------------------------------------------------------------------
+# independent runs in worker processes
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers(device=None) -> int:
+    """How many runs train at once: ``$CHARTLIB_WORKERS`` if set, else the usable cores divided by
+    torch's thread count in this process (each worker uses as many threads as this process, so a
+    run's bits do not depend on where it trained); always 1 off the CPU (one device, one run)."""
+    import torch
+    if device is not None and torch.device(device).type != "cpu":
+        return 1
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = env
+        return check_int(WORKERS_ENV, value, 1, 256)
+    return max(1, usable_cores() // torch.get_num_threads())
+
+
+_POOL = None          # (pool, workers, threads)
+
+
+def _init_worker(threads: int):
+    os.environ["CHARTLIB_PROGRESS"] = "line"     # no progress bars from the workers; the parent reports
+    import torch
+    torch.set_num_threads(threads)
+
+
+def worker_pool(workers: int, threads: int):
+    """A pool of ``workers`` processes with ``threads`` torch threads each, started with "spawn" (torch
+    and fork do not mix; spawn also works under Jupyter kernels), kept for the next call (the import of
+    torch in every worker costs about a second) until ``close_pool`` or the end of the chapter."""
+    global _POOL
+    check_int("workers", workers, 1, 256)
+    if _POOL is not None and _POOL[1:] == (workers, threads):
+        return _POOL[0]
+    close_pool()
+    import multiprocessing
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
+    _POOL = (pool, workers, threads)
+    return pool
+
+
+def close_pool():
+    """Stop the worker processes, if any (a run still training in one is abandoned)."""
+    global _POOL
+    if _POOL is not None:
+        pool, _POOL = _POOL[0], None
+        pool.terminate()
+        pool.join()
+
+
+atexit.register(close_pool)
