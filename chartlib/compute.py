@@ -81,6 +81,10 @@ _POOL = None          # (pool, workers, threads)
 
 
 def _init_worker(threads: int):
+    import signal
+    # an interrupt (Ctrl-C, a kernel's interrupt or shutdown, sent to the whole process group) is the
+    # parent's to handle: it stops the pool (``close_pool``)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["CHARTLIB_PROGRESS"] = "line"     # no progress bars from the workers; the parent reports
     import torch
     torch.set_num_threads(threads)
