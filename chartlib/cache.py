@@ -181,9 +181,8 @@ def _unpacked(payload: bytes, cfg) -> methods.Run:
 def cached_all(cfgs: list, device=None, folder: Path | None = None, labels: list[str | None] | None = None,
                workers: int | None = None) -> list[methods.Run]:
     """``[cached(c) for c in cfgs]``, with the runs missing from the cache trained side by side in
-    ``workers`` processes (default ``chartlib.compute.default_workers``: the usable cores over this
-    process's torch threads, or ``$CHARTLIB_WORKERS``; always 1 off the CPU; 1 trains one after the
-    other in this process, as ``cached`` does).
+    ``workers`` processes (default ``chartlib.compute.default_workers``: ``$CHARTLIB_WORKERS``, else 1;
+    always 1 off the CPU; 1 trains one after the other in this process, as ``cached`` does).
 
     Each worker uses this process's torch thread count, so every run is bit for bit the run trained
     alone.  This process saves each run as it arrives and notes it in the ledger as trained; a run

@@ -61,20 +61,29 @@ def usable_cores() -> int:
 
 
 def default_workers(device=None) -> int:
-    """How many runs train at once: ``$CHARTLIB_WORKERS`` if set, else the usable cores divided by
-    torch's thread count in this process (each worker uses as many threads as this process, so a
-    run's bits do not depend on where it trained); always 1 off the CPU (one device, one run)."""
+    """How many runs train at once: ``$CHARTLIB_WORKERS`` (a number, or ``auto``: the usable cores
+    divided by torch's thread count in this process, since each worker uses as many threads as this
+    process so that a run's bits do not depend on where it trained); 1 when unset, and always 1
+    off the CPU (one device, one run at a time).
+
+    The default is 1 because on this project's shared 2-core machine two workers were not faster:
+    the ci chapters 1, 2 and 4 took 0.66x to 1.2x the one-process time (other jobs held the second
+    core, and each worker spends about 2 s importing torch); see README, "Budgets and measured times".
+    """
     import torch
     if device is not None and torch.device(device).type != "cpu":
         return 1
     env = os.environ.get(WORKERS_ENV, "").strip()
-    if env:
-        try:
-            value = int(env)
-        except ValueError:
-            value = env
-        return check_int(WORKERS_ENV, value, 1, 256)
-    return max(1, usable_cores() // torch.get_num_threads())
+    if env.lower() == "auto":
+        return max(1, usable_cores() // torch.get_num_threads())
+    if not env:
+        return 1
+    try:
+        value = int(env)
+    except ValueError:
+        raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed: {WORKERS_ENV} must be an integer between 1 and "
+                         f"256, or auto (one worker per usable core)") from None
+    return check_int(WORKERS_ENV, value, 1, 256)
 
 
 _POOL = None          # (pool, workers, threads)

@@ -160,8 +160,8 @@ def sampling_rate(sample, n: int = 2000, repeats: int = 5, device=None) -> float
 def train_arm(key: str, label: str, configs: list, score, device=None, workers: int | None = None) -> Arm:
     """Train (or load) one run per config through the run cache and score each: ``score(run)`` gives
     that seed's measurements.  Progress bars and errors name the arm and seed.  Runs missing from
-    the cache train side by side in ``workers`` processes (``chartlib.cache.cached_all``: by default
-    one per usable core on the CPU, ``$CHARTLIB_WORKERS`` to choose; each run's result is the same)."""
+    the cache train side by side in ``workers`` processes (``chartlib.cache.cached_all``; default
+    ``$CHARTLIB_WORKERS``, else 1; each run's result is the same however it trained)."""
     from .cache import cached_all
     runs = cached_all(configs, device=device, labels=[f"{label} · seed {c.schedule.seed}" for c in configs],
                       workers=workers)

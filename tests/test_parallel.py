@@ -77,12 +77,15 @@ def test_a_worker_error_is_raised_here_and_nothing_of_it_is_cached(tmp_path, one
 
 
 def test_worker_count_setting(monkeypatch, one_thread):
-    assert compute.default_workers("cpu") == compute.usable_cores()
+    assert compute.default_workers("cpu") == 1                      # unset: one after the other
+    monkeypatch.setenv(compute.WORKERS_ENV, "auto")
+    assert compute.default_workers("cpu") == compute.usable_cores()  # one thread each
     assert compute.default_workers("cuda") == 1
-    monkeypatch.setenv(compute.WORKERS_ENV, "1")
-    assert compute.default_workers("cpu") == 1
-    monkeypatch.setenv(compute.WORKERS_ENV, "two")
-    with pytest.raises(ValueError, match="CHARTLIB_WORKERS='two' is not allowed"):
-        compute.default_workers("cpu")
+    monkeypatch.setenv(compute.WORKERS_ENV, "3")
+    assert compute.default_workers("cpu") == 3 and compute.default_workers("cuda") == 1
+    for bad in ("two", "0"):
+        monkeypatch.setenv(compute.WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match=f"CHARTLIB_WORKERS='?{bad}'? is not allowed"):
+            compute.default_workers("cpu")
     with pytest.raises(ValueError, match="workers=0 is not allowed"):
         cache.cached_all(CONFIGS, device="cpu", workers=0)
