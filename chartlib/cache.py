@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from . import methods
+from .params import check_int
 from .paths import atomic_write, cache_dir
 
 FORMAT = 2
@@ -125,25 +126,136 @@ def _note(key: str, run: methods.Run, event: str):
             f.write(json.dumps(entry) + "\n")
 
 
+def _lookup(cfg, key: str, folder: Path, stacklevel: int = 3) -> methods.Run | None:
+    """The cached run, or None when absent or damaged (a damaged entry is reported)."""
+    try:
+        return load(key, folder, cfg)
+    except CacheError as e:
+        warnings.warn(f"cache entry {key} ignored and retrained: {e}", stacklevel=stacklevel)
+        return None
+
+
+def _unwritable(folder: Path, key: str, stacklevel: int = 3) -> str | None:
+    problem = writable(folder)
+    if problem:
+        warnings.warn(f"the run cache cannot be written: {problem}. Training {key} without caching it; set "
+                      f"CHARTLIB_CACHE_DIR to a writable folder to keep trained runs.", stacklevel=stacklevel)
+    return problem
+
+
 def cached(cfg, device=None, folder: Path | None = None, label: str | None = None) -> methods.Run:
     """Load the run for ``cfg`` from the cache, or train it (and cache it) if absent or damaged.
     ``label`` names the run in progress bars and errors (default: method and seed)."""
     folder = cache_dir() if folder is None else Path(folder)
     key = run_key(cfg)
-    try:
-        run = load(key, folder, cfg)
-    except CacheError as e:
-        warnings.warn(f"cache entry {key} ignored and retrained: {e}", stacklevel=2)
-        run = None
+    run = _lookup(cfg, key, folder)
     if run is not None:
         _note(key, run, "loaded")
         return run
-    problem = writable(folder)
-    if problem:
-        warnings.warn(f"the run cache cannot be written: {problem}. Training {key} without caching it; set "
-                      f"CHARTLIB_CACHE_DIR to a writable folder to keep trained runs.", stacklevel=2)
+    problem = _unwritable(folder, key)
     run = methods.train_run(cfg, device=device, label=label)
     if not problem:
         save(run, key, folder, cfg)
     _note(key, run, "trained")
     return run
+
+
+def _train_in_worker(cfg, device: str, label: str | None) -> bytes:
+    """Runs in a worker process (``chartlib.compute.worker_pool``): train ``cfg`` and return the Run's
+    tensors and numbers serialised with ``torch.save`` (bytes cross the process boundary intact)."""
+    import contextlib
+    with contextlib.redirect_stdout(io.StringIO()):      # the parent prints one line per finished run
+        run = methods.train_run(cfg, device=device, label=label)
+    buf = io.BytesIO()
+    torch.save({"method": run.method, "steps": run.steps, "frames": run.frames, "final": run.final,
+                "history": run.history, "state": run.state, "seconds": run.seconds, "device": run.device}, buf)
+    return buf.getvalue()
+
+
+def _unpacked(payload: bytes, cfg) -> methods.Run:
+    d = torch.load(io.BytesIO(payload), weights_only=True)
+    return methods.Run(method=d["method"], config=asdict(cfg), steps=d["steps"], frames=d["frames"], final=d["final"],
+                       history=d["history"], state=d["state"], seconds=d["seconds"], device=d["device"])
+
+
+def cached_all(cfgs: list, device=None, folder: Path | None = None, labels: list[str | None] | None = None,
+               workers: int | None = None) -> list[methods.Run]:
+    """``[cached(c) for c in cfgs]``, with the runs missing from the cache trained side by side in
+    ``workers`` processes (default ``chartlib.compute.default_workers``: ``$CHARTLIB_WORKERS``, else 1;
+    always 1 off the CPU; 1 trains one after the other in this process, as ``cached`` does).
+
+    Each worker uses this process's torch thread count, so every run is bit for bit the run trained
+    alone.  This process saves each run as it arrives and notes it in the ledger as trained; a run
+    that fails (``TrainingDiverged``) raises its own error here and stops the workers: the runs that
+    had finished are cached (as one after the other), the failed and unfinished ones are not."""
+    from . import compute
+    from .nets import pick_device
+    folder = cache_dir() if folder is None else Path(folder)
+    labels = list(labels) if labels is not None else [None] * len(cfgs)
+    if len(labels) != len(cfgs):
+        raise ValueError(f"labels has {len(labels)} entries for {len(cfgs)} configs")
+    dev = pick_device() if device is None else torch.device(device)
+    workers = compute.default_workers(dev) if workers is None else check_int("workers", workers, 1, 256)
+    if dev.type != "cpu":
+        workers = 1
+    keys = [run_key(c) for c in cfgs]
+    found: dict[str, methods.Run] = {}
+    missing: dict[str, int] = {}          # key -> index of its first config
+    if workers > 1:
+        for i, (c, k) in enumerate(zip(cfgs, keys)):
+            if k in found or k in missing:
+                continue
+            run = _lookup(c, k, folder, stacklevel=2)
+            if run is None:
+                missing[k] = i
+            else:
+                found[k] = run
+    if len(missing) > 1 and writable(folder) is None:
+        found.update(_train_side_by_side([(k, cfgs[i], labels[i]) for k, i in missing.items()], str(dev), folder,
+                                         min(workers, len(missing))))
+    out, handed = [], set()
+    for c, k, label in zip(cfgs, keys, labels):
+        if k in found and k not in handed:
+            run = found[k]
+            if run.cached:
+                _note(k, run, "loaded")
+            handed.add(k)
+            out.append(run)
+        else:
+            out.append(cached(c, device=dev, folder=folder, label=label))
+    return out
+
+
+def _train_side_by_side(jobs: list[tuple], device: str, folder: Path, workers: int) -> dict[str, methods.Run]:
+    """Train ``(key, cfg, label)`` jobs in the worker pool; save and note each as it finishes."""
+    import queue
+
+    from . import compute
+    pool = compute.worker_pool(workers, torch.get_num_threads())
+    done: queue.Queue = queue.Queue()
+    for k, cfg, label in jobs:
+        pool.apply_async(_train_in_worker, (cfg, device, label), callback=lambda r, k=k: done.put((k, r, None)),
+                         error_callback=lambda e, k=k: done.put((k, None, e)))
+    print(f"training {len(jobs)} runs in {workers} worker processes")
+    trained, by_key = {}, {k: (cfg, label) for k, cfg, label in jobs}
+    try:
+        for _ in jobs:
+            while True:
+                try:
+                    k, payload, e = done.get(timeout=0.2)    # a timeout keeps the wait interruptible
+                    break
+                except queue.Empty:
+                    continue
+            cfg, label = by_key[k]
+            if e is not None:
+                raise e         # its own type and message (TrainingDiverged names the run and the step)
+            run = _unpacked(payload, cfg)
+            save(run, k, folder, cfg)
+            _note(k, run, "trained")
+            trained[k] = run
+            print(f"trained {label or f'{run.method} seed {cfg.schedule.seed}'}: {cfg.schedule.steps} steps in "
+                  f"{run.seconds:.1f} s (worker)")
+    except BaseException:
+        compute.close_pool()        # a failure or an interrupt: stop the workers; what they had is not cached
+        raise
+    return trained

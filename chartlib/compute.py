@@ -7,12 +7,14 @@ imports torch (the build sets it for its kernels too).
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 
 from .params import check_int
 
 PASSIVE = "PASSIVE"
+WORKERS_ENV = "CHARTLIB_WORKERS"
 
 
 def passive_waiting() -> bool:
@@ -37,6 +39,7 @@ def one_cpu_thread(chapter):
             return chapter(*args, **kwargs)
         finally:
             torch.set_num_threads(before)
+            close_pool()     # the chapter's worker processes (if it started any) end with it
     return wrapped
 
 
@@ -47,3 +50,77 @@ def use_threads(threads: int | None) -> int:
         check_int("threads", threads, 1, 1024)
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+# ---------------------------------------------------------------------------------------------
+# independent runs in worker processes
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers(device=None) -> int:
+    """How many runs train at once: ``$CHARTLIB_WORKERS`` (a number, or ``auto``: the usable cores
+    divided by torch's thread count in this process, since each worker uses as many threads as this
+    process so that a run's bits do not depend on where it trained); 1 when unset, and always 1
+    off the CPU (one device, one run at a time).
+
+    The default is 1 because on this project's shared 2-core machine two workers were not faster:
+    the ci chapters 1, 2 and 4 took 0.66x to 1.2x the one-process time (other jobs held the second
+    core, and each worker spends about 2 s importing torch); see README, "Budgets and measured times".
+    """
+    import torch
+    if device is not None and torch.device(device).type != "cpu":
+        return 1
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env.lower() == "auto":
+        return max(1, usable_cores() // torch.get_num_threads())
+    if not env:
+        return 1
+    try:
+        value = int(env)
+    except ValueError:
+        raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed: {WORKERS_ENV} must be an integer between 1 and "
+                         f"256, or auto (one worker per usable core)") from None
+    return check_int(WORKERS_ENV, value, 1, 256)
+
+
+_POOL = None          # (pool, workers, threads)
+
+
+def _init_worker(threads: int):
+    import signal
+    # an interrupt (Ctrl-C, a kernel's interrupt or shutdown, sent to the whole process group) is the
+    # parent's to handle: it stops the pool (``close_pool``)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["CHARTLIB_PROGRESS"] = "line"     # no progress bars from the workers; the parent reports
+    import torch
+    torch.set_num_threads(threads)
+
+
+def worker_pool(workers: int, threads: int):
+    """A pool of ``workers`` processes with ``threads`` torch threads each, started with "spawn" (torch
+    and fork do not mix; spawn also works under Jupyter kernels), kept for the next call (the import of
+    torch in every worker costs about a second) until ``close_pool`` or the end of the chapter."""
+    global _POOL
+    check_int("workers", workers, 1, 256)
+    if _POOL is not None and _POOL[1:] == (workers, threads):
+        return _POOL[0]
+    close_pool()
+    import multiprocessing
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
+    _POOL = (pool, workers, threads)
+    return pool
+
+
+def close_pool():
+    """Stop the worker processes, if any (a run still training in one is abandoned)."""
+    global _POOL
+    if _POOL is not None:
+        pool, _POOL = _POOL[0], None
+        pool.terminate()
+        pool.join()
+
+
+atexit.register(close_pool)

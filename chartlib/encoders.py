@@ -33,7 +33,7 @@ class DeterministicEncoder(nn.Module):
         return None
 
     def forward(self, x: torch.Tensor, noise: None = None) -> tuple[torch.Tensor, dict]:
-        z = self.net(x)
+        z = self.net(x).float()      # float32 latents also when the network runs under bfloat16 autocast
         return (z if self.offset is None else z + self.offset), {}
 
     def stats(self, parts: dict) -> dict[str, torch.Tensor]:
@@ -59,7 +59,7 @@ class GaussianEncoder(nn.Module):
         return torch.randn(n, self.d, generator=generator)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        out = self.net(x)
+        out = self.net(x).float()    # mean, scale and fiber point in float32 also under bfloat16 autocast
         mu, sigma = out[:, :self.d] + self.offset, (out[:, self.d:] + self.init_log_scale).exp()
         return mu + sigma * noise.to(x.device), {"mu": mu, "sigma": sigma}
 

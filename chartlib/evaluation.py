@@ -162,10 +162,13 @@ def sampling_rate(sample, n: int = 2000, repeats: int = 5, device=None) -> float
     return n / statistics.median(times)
 
 
-def train_arm(key: str, label: str, configs: list, score, device=None) -> Arm:
+def train_arm(key: str, label: str, configs: list, score, device=None, workers: int | None = None) -> Arm:
     """Train (or load) one run per config through the run cache and score each: ``score(run)`` gives
-    that seed's measurements.  Progress bars and errors name the arm and seed."""
-    from .cache import cached
-    runs = [cached(c, device=device, label=f"{label} · seed {c.schedule.seed}") for c in configs]
+    that seed's measurements.  Progress bars and errors name the arm and seed.  Runs missing from
+    the cache train side by side in ``workers`` processes (``chartlib.cache.cached_all``; default
+    ``$CHARTLIB_WORKERS``, else 1; each run's result is the same however it trained)."""
+    from .cache import cached_all
+    runs = cached_all(configs, device=device, labels=[f"{label} · seed {c.schedule.seed}" for c in configs],
+                      workers=workers)
     per_seed = [{"seed": c.schedule.seed, **score(r), "train_seconds": r.seconds} for c, r in zip(configs, runs)]
     return Arm(key, label, runs, per_seed)

@@ -5,6 +5,12 @@ says what one training step computes (``step``), what to record (``record``), wh
 main optimiser trains and which are saved.  ``train_run(cfg)`` runs any of them through
 ``chartlib.training`` and returns a ``Run``; ``chartlib.cache.cached`` wraps it so nothing trains
 twice.  The benchmarks time the same ``step``.
+
+``Schedule.precision = "bfloat16"`` runs the networks' forward passes (generator, encoder, decoder,
+velocity; in ``step`` and ``record``) under ``torch.autocast`` with bfloat16 on the run's device;
+their outputs are cast back to float32 before anything else: the field sees float32 movers, and
+the losses' reductions, the critic and the recorded samples are float32.  Parameters and Adam's
+state stay float32.
 """
 from __future__ import annotations
 
@@ -99,12 +105,17 @@ class _Method:
         self.cfg, self.s = cfg, cfg.schedule
         self.device = pick_device() if device is None else torch.device(device)
         self.label = label or f"{self.name} seed {self.s.seed}"
+        self.bf16 = self.s.precision == "bfloat16"
         torch.manual_seed(self.s.seed)               # network initialisation
         self.gen = seeded(self.s.seed)               # training batches
         self.show_gen = seeded(10_000 + self.s.seed)  # fixed inputs of the frames: the same points move
 
     trained: list[nn.Module]
     saved: dict[str, nn.Module]
+
+    def autocast(self):
+        """The networks' forward passes: bfloat16 autocast under ``precision="bfloat16"``, else a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def step(self, it: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -121,6 +132,11 @@ def build_generator(cfg: DriftConfig) -> nn.Module:
     return Shifted(mlp(cfg.noise_dim, cfg.data.dim, s.width, s.depth), torch.tensor(cfg.init_offset))
 
 
+def _float(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every tensor as float32 (a no-op for float32 ones)."""
+    return {k: v.float() for k, v in tensors.items()}
+
+
 class PlainDrift(_Method):
     """Movers are generator samples, positives data, negatives the samples themselves."""
 
@@ -135,11 +151,14 @@ class PlainDrift(_Method):
                      for n in (self.s.n_show, self.s.n_eval)}
 
     def step(self, it):
-        x = self.net(torch.randn(self.s.batch, self.cfg.noise_dim, generator=self.gen).to(self.device))
+        with self.autocast():
+            x = self.net(torch.randn(self.s.batch, self.cfg.noise_dim, generator=self.gen).to(self.device))
+        x = x.float()
         return {"loss": drift_loss(x, self.field.velocity(x, self.cfg.data, self.gen)), **self.field.stats()}
 
     def record(self, n):
-        return {"samples": self.net(self.show[n])}
+        with self.autocast():
+            return _float({"samples": self.net(self.show[n])})
 
 
 class Chart(_Method):
@@ -167,24 +186,30 @@ class Chart(_Method):
     def step(self, it):
         cfg = self.cfg
         x = cfg.data.sample(self.s.batch, self.gen).to(self.device)
-        z, parts = self.enc(x, self.enc.draw_noise(self.s.batch, self.gen))
-        recon = (self.dec(z.detach() if cfg.detach_recon else z) - x).pow(2).sum(dim=1).mean()
+        with self.autocast():
+            z, parts = self.enc(x, self.enc.draw_noise(self.s.batch, self.gen))
+            out = self.dec(z.detach() if cfg.detach_recon else z)
+        z, parts = z.float(), _float(parts)
+        recon = (out.float() - x).pow(2).sum(dim=1).mean()
         drift = drift_loss(z, self.field.velocity(z, self.prior, self.gen))
         return {"loss": recon + cfg.drift_weight * drift, "recon": recon, "drift": drift,
                 **self.enc.stats(parts), **self.field.stats()}
 
     def record(self, n):
         x, noise, prior = self.show[n]
-        z, parts = self.enc(x, noise)
-        return {"data": x, "latents": z, **parts, "recon": self.dec(z), "prior": prior, "samples": self.dec(prior)}
+        with self.autocast():
+            z, parts = self.enc(x, noise)
+            return _float({"data": x, "latents": z, **parts, "recon": self.dec(z), "prior": prior,
+                           "samples": self.dec(prior)})
 
 
 def euler_sample(net: TimeMLP, x0: torch.Tensor, n_steps: int) -> torch.Tensor:
-    """Integrate dx/dt = v(x, t) from t=0 to 1 with ``n_steps`` Euler steps: (n, d) -> (n, d)."""
+    """Integrate dx/dt = v(x, t) from t=0 to 1 with ``n_steps`` Euler steps: (n, d) -> (n, d).
+    The state stays in x0's dtype (under autocast only the velocity is computed in bfloat16)."""
     x, dt = x0, 1.0 / n_steps
     for i in range(n_steps):
         t = torch.full((x.shape[0],), i * dt, device=x.device)
-        x = x + dt * net(x, t)
+        x = x + dt * net(x, t).to(x.dtype)
     return x
 
 
@@ -206,10 +231,13 @@ class Flow(_Method):
         x0 = torch.randn(B, dim, generator=gen).to(dev)
         t = torch.rand(B, generator=gen).to(dev)
         xt = (1 - t[:, None]) * x0 + t[:, None] * x1
-        return {"loss": (self.net(xt, t) - (x1 - x0)).pow(2).sum(dim=1).mean()}
+        with self.autocast():
+            v = self.net(xt, t)
+        return {"loss": (v.float() - (x1 - x0)).pow(2).sum(dim=1).mean()}
 
     def record(self, n):
-        return {"samples": euler_sample(self.net, self.show[n], self.cfg.euler_steps)}
+        with self.autocast():
+            return _float({"samples": euler_sample(self.net, self.show[n], self.cfg.euler_steps)})
 
 
 METHODS: dict[type, type[_Method]] = {DriftConfig: PlainDrift, ChartConfig: Chart, FlowConfig: Flow}

@@ -33,6 +33,7 @@ from .fields import KernelField
 from .methods import ChartConfig, FlowConfig, Schedule, euler_sample, method_for
 from .mnist import MnistDigits, digit_images
 from .params import check_float, check_floats, check_int
+from .training import PRECISIONS
 
 ENCODINGS = ("deterministic", "stochastic")
 FLOW = "flow"
@@ -84,6 +85,7 @@ class MnistSettings:
     timing_repeats: int = 3             # timed sampling calls per arm (the median is reported)
     kid_subsets: int = 100              # KID: subsets of up to 1000 images per side
     seed: int = 0
+    precision: str = "float32"          # "bfloat16": the networks' forward passes in training under autocast
 
     def __post_init__(self):
         check_int("steps", self.steps, 1)
@@ -108,13 +110,17 @@ class MnistSettings:
         check_int("timing_repeats", self.timing_repeats, 1, 50)
         check_int("kid_subsets", self.kid_subsets, 2, 1000)
         check_int("seed", self.seed, 0)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} is not allowed: precision must be one of "
+                             + ", ".join(map(repr, PRECISIONS)))
 
     # ------------------------------------------------------------------ the configs it trains
 
     def schedule(self) -> Schedule:
         # the trainers' own final sample is only n_show images: evaluation samples come from the weights
         return Schedule(seed=self.seed, steps=self.steps, batch=self.batch, lr=self.lr, width=self.width,
-                        depth=self.depth, n_snapshots=self.n_snapshots, n_show=self.n_show, n_eval=self.n_show)
+                        depth=self.depth, n_snapshots=self.n_snapshots, n_show=self.n_show, n_eval=self.n_show,
+                        precision=self.precision)
 
     def flow_config(self) -> FlowConfig:
         return FlowConfig(data=MnistDigits(), schedule=self.schedule(), euler_steps=self.euler_steps)

@@ -24,6 +24,9 @@ from torch import nn
 from .params import check_int
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
 class TrainingDiverged(RuntimeError):
     """A loss or a parameter became NaN or infinite."""
 
@@ -46,6 +49,7 @@ class Schedule:
     n_snapshots: int = 21    # frames for the training-step slider (first and last included)
     n_show: int = 400        # points per frame
     n_eval: int = 2000       # points in the final evaluation sample
+    precision: str = "float32"   # "bfloat16": the networks' forward passes under autocast (see methods.py)
 
     def __post_init__(self):
         _check("seed", isinstance(self.seed, int) and self.seed >= 0, self.seed, "an integer >= 0")
@@ -58,6 +62,7 @@ class Schedule:
                f"between 2 and steps + 1 = {self.steps + 1}")
         _check("n_show", self.n_show >= 2, self.n_show, ">= 2")
         _check("n_eval", self.n_eval >= 2, self.n_eval, ">= 2")
+        _check("precision", self.precision in PRECISIONS, self.precision, "one of " + ", ".join(map(repr, PRECISIONS)))
 
     def snapshot_steps(self) -> list[int]:
         """Training steps at which frames are recorded, 0 (before training) to ``steps``."""

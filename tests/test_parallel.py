@@ -1,0 +1,91 @@
+"""Independent runs trained side by side in worker processes (``chartlib.cache.cached_all``): each
+run bit for bit the run trained alone, cached and noted as trained by the parent, a worker's error
+raised in the parent with its message, and the worker count's setting."""
+from dataclasses import replace
+
+import pytest
+import torch
+
+from chartlib import cache, compute
+from chartlib.encoders import Gaussian
+from chartlib.evaluation import train_arm
+from chartlib.fields import CriticField
+from chartlib.methods import ChartConfig, DriftConfig, FlowConfig, Schedule, TrainingDiverged, train_run
+
+SCHED = Schedule(steps=30, batch=32, width=16, depth=2, n_snapshots=4, n_show=20, n_eval=40)
+# three methods, the critic's own optimiser and the fibers' noise included
+CONFIGS = [DriftConfig(schedule=SCHED),
+           ChartConfig(schedule=replace(SCHED, seed=1), encoder=Gaussian(), field=CriticField(width=16, depth=1, steps=2)),
+           FlowConfig(schedule=replace(SCHED, seed=2), euler_steps=5)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ledger_and_pool(monkeypatch):
+    monkeypatch.setattr(cache, "LEDGER", [])
+    monkeypatch.delenv("CHARTLIB_RUN_LEDGER", raising=False)
+    monkeypatch.delenv(compute.WORKERS_ENV, raising=False)
+    yield
+    compute.close_pool()
+
+
+def _same(a, b):
+    assert a.steps == b.steps and a.method == b.method
+    assert a.frames.keys() == b.frames.keys() and a.final.keys() == b.final.keys()
+    assert all(torch.equal(a.frames[k], b.frames[k]) for k in a.frames)
+    assert all(torch.equal(a.final[k], b.final[k]) for k in a.final)
+    assert a.history == b.history
+    assert all(torch.equal(a.state[m][n], b.state[m][n]) for m in a.state for n in a.state[m])
+
+
+def test_runs_in_workers_equal_the_runs_trained_alone(tmp_path, one_thread):
+    side_by_side = cache.cached_all(CONFIGS, device="cpu", folder=tmp_path, workers=2)
+    assert [e["event"] for e in cache.LEDGER] == ["trained"] * 3
+    for cfg, run in zip(CONFIGS, side_by_side):
+        _same(run, train_run(cfg, device="cpu"))
+    again = cache.cached_all(CONFIGS, device="cpu", folder=tmp_path, workers=2)   # all from the cache now
+    assert [e["event"] for e in cache.LEDGER[3:]] == ["loaded"] * 3 and all(r.cached for r in again)
+    for a, b in zip(side_by_side, again):
+        _same(a, b)
+
+
+def test_one_worker_is_the_sequential_path(tmp_path, one_thread, monkeypatch):
+    monkeypatch.setattr(compute, "worker_pool", lambda *a: pytest.fail("no pool with one worker"))
+    runs = cache.cached_all(CONFIGS[:2], device="cpu", folder=tmp_path, workers=1)
+    assert [e["event"] for e in cache.LEDGER] == ["trained"] * 2 and not any(r.cached for r in runs)
+
+
+def test_train_arm_trains_only_the_missing_runs_in_workers(tmp_path, one_thread, monkeypatch, capsys):
+    monkeypatch.setenv("CHARTLIB_CACHE_DIR", str(tmp_path))
+    cfgs = [replace(CONFIGS[0], schedule=replace(SCHED, seed=i)) for i in range(3)]
+    cache.cached(cfgs[1], device="cpu")                     # one seed is cached already
+    arm = train_arm("a", "arm", cfgs, lambda r: {"n": len(r.history["loss"])}, device="cpu", workers=2)
+    assert [p["seed"] for p in arm.per_seed] == [0, 1, 2] and [r.cached for r in arm.runs] == [False, True, False]
+    assert sorted(e["event"] for e in cache.LEDGER) == ["loaded", "trained", "trained", "trained"]
+    out = capsys.readouterr().out
+    assert "training 2 runs in 2 worker processes" in out and "trained arm · seed 2: 30 steps in" in out
+
+
+def test_a_worker_error_is_raised_here_and_nothing_of_it_is_cached(tmp_path, one_thread):
+    from test_methods import NaNData
+    bad = replace(CONFIGS[0], schedule=replace(SCHED, seed=5))
+    bad = ChartConfig(data=NaNData(), schedule=bad.schedule)
+    with pytest.raises(TrainingDiverged, match="my arm · seed 5: loss became nan at step 0"):
+        cache.cached_all([CONFIGS[0], bad], device="cpu", folder=tmp_path, workers=2,
+                         labels=["my arm · seed 0", "my arm · seed 5"])
+    assert not (tmp_path / f"{cache.run_key(bad)}.json").exists()
+    assert all(e["key"] != cache.run_key(bad) for e in cache.LEDGER)
+
+
+def test_worker_count_setting(monkeypatch, one_thread):
+    assert compute.default_workers("cpu") == 1                      # unset: one after the other
+    monkeypatch.setenv(compute.WORKERS_ENV, "auto")
+    assert compute.default_workers("cpu") == compute.usable_cores()  # one thread each
+    assert compute.default_workers("cuda") == 1
+    monkeypatch.setenv(compute.WORKERS_ENV, "3")
+    assert compute.default_workers("cpu") == 3 and compute.default_workers("cuda") == 1
+    for bad in ("two", "0"):
+        monkeypatch.setenv(compute.WORKERS_ENV, bad)
+        with pytest.raises(ValueError, match=f"CHARTLIB_WORKERS='?{bad}'? is not allowed"):
+            compute.default_workers("cpu")
+    with pytest.raises(ValueError, match="workers=0 is not allowed"):
+        cache.cached_all(CONFIGS, device="cpu", workers=0)
