@@ -154,6 +154,12 @@ def released_text(record: dict, reference_floor: float) -> str:
         zs = zero["summary"]
         text += (f"The same field without the floor holds both modes in {zs['both_modes_seeds']} of {zs['seeds']} seeds "
                  f"(energy distance {zs['energy']['mean']:.4f}), like the book's multi-temperature field. ")
+    point = sorted(float(f) for f, v in sweep.items() if all(p["far"] >= 0.95 for p in v["per_seed"]))
+    kept = sorted(float(f) for f, v in sweep.items() if all(p["modes_held"] == 2 and p["far"] < 0.95 for p in v["per_seed"]))
+    if point:
+        text += (f"In the floor sweep every seed ends at one point at floor{'s' if len(point) > 1 else ''} "
+                 f"{', '.join(f'{f:g}' for f in point)}"
+                 + (f", and every seed holds both modes at {', '.join(f'{f:g}' for f in kept)}. " if kept else ". "))
     text += (f"At the end of the released run (seed 0), {floored['toward_data_mean'][-1]:.0%} of the floored field "
              f"points at the data's mean and {floored['outward'][-1]:.0%} outward; at the same samples the field "
              f"without the floor points {free['toward_data_mean'][-1]:.0%} at the mean and {free['outward'][-1]:.0%} "
