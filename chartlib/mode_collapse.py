@@ -79,8 +79,8 @@ class ModeCollapseSettings(BimodalSettings):
             "large_tau": (KernelField((self.large_temperature,)),
                           f"τ={self.large_temperature:g} (sep/τ={sep(self.large_temperature)})"),
             "multi_tau": (KernelField(tuple(self.multi_temperatures), scale_free=True),
-                          "multi-τ " + "/".join(f"{t:g}" for t in self.multi_temperatures) + ", scale-free"),
-            "released": (self.released(), f"released code's field (multi-τ, floor {self.reference_floor:g})"),
+                          "multi-τ, scale-free"),
+            "released": (self.released(), f"released field, floor {self.reference_floor:g}"),
         }
 
 
