@@ -188,6 +188,10 @@ def frechet_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> float:
     a, b = feat_a.double(), feat_b.double()
     if a.shape[0] < 2 or b.shape[0] < 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"need (n>=2, k) and (m>=2, k) features, got {tuple(a.shape)} and {tuple(b.shape)}")
+    for name, f in (("first", a), ("second", b)):
+        if not torch.isfinite(f).all():
+            raise ValueError(f"the {name} set of features holds NaN or infinite values ({int((~torch.isfinite(f)).sum())} "
+                             "entries): the images they come from are not finite, so their Frechet distance is undefined")
     ca, cb = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
     w, v = torch.linalg.eigh(ca)
     root_a = (v * w.clamp_min(0).sqrt()) @ v.T
@@ -255,6 +259,10 @@ def score_images(model: nn.Module, images: torch.Tensor, reference_features: tor
     "kid_subset_size", the rows per side in each KID subset (see :func:`kid_subset_rows`: below
     ``kid_subset_size`` when either set has fewer than twice that many rows).
     """
+    if not torch.isfinite(images).all():
+        bad = int((~torch.isfinite(images).reshape(images.shape[0], -1)).any(dim=1).sum())
+        raise ValueError(f"{bad} of {images.shape[0]} images hold NaN or infinite pixels: the model that drew them "
+                         "diverged, and no score is defined for them")
     feats, probs = predict(model, images)
     kid_mean, kid_std = kid(feats, reference_features, kid_subsets, kid_subset_size, seed)
     used = kid_subset_rows(feats.shape[0], reference_features.shape[0], kid_subset_size)

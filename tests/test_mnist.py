@@ -236,6 +236,18 @@ def test_frechet_distance_full_covariance():
     assert classifier.frechet_distance(x, x + 2.0) == pytest.approx(5 * 4.0, rel=1e-8)
 
 
+def test_non_finite_features_and_images_get_a_clear_error():
+    x = torch.randn(50, 5, generator=torch.Generator().manual_seed(0))
+    bad = x.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="second set of features holds NaN or infinite values"):
+        classifier.frechet_distance(x, bad)
+    images = torch.rand(4, 784)
+    images[2, 0] = float("inf")
+    with pytest.raises(ValueError, match="1 of 4 images hold NaN or infinite pixels"):
+        classifier.score_images(classifier.LeNet(), images, torch.randn(10, 128))
+
+
 def test_kid_same_and_shifted():
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(600, 8, generator=g), torch.randn(600, 8, generator=g)
