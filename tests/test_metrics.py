@@ -81,3 +81,15 @@ def test_two_nn_regression_needs_a_discard():
     assert math.isfinite(metrics.two_nn_dimension(cloud, "regression", discard=0.01))
     with pytest.raises(ValueError, match="3 distinct points"):
         metrics.two_nn_dimension(torch.zeros(10, 3))
+
+
+def test_two_nearest_matches_the_exact_search_far_from_the_origin():
+    # the fast search picks candidates by matrix products; the distances must still be the exact ones,
+    # also for a small cloud 1e4 away from the origin (where |x|^2 round-off would swamp the spread)
+    g = torch.Generator().manual_seed(0)
+    cloud = 1e4 + torch.rand(600, 50, generator=g, dtype=torch.float64) * 1e-2
+    exact = metrics.exact_cdist(cloud, cloud)
+    exact.fill_diagonal_(float("inf"))
+    want = exact.topk(2, dim=1, largest=False).values
+    got = metrics._two_nearest(cloud, chunk=256)
+    assert torch.allclose(got, want, rtol=1e-9, atol=0)
