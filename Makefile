@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (Python 3.10+ and make; nothing else needed):
-#   make book [PROFILE=full|ci]   install what is missing, execute every chapter, render _build/html
-#   make test                     install what is missing (Chromium too), run the whole test suite
+#   make book [PROFILE=full|ci|paper]   install what is missing, execute every chapter, render _build/html
+#   make test                           install what is missing (Chromium too), run the whole test suite
 PYTHON ?= python3
 PROFILE ?= full
 VENV := .venv

@@ -333,7 +333,7 @@ def setup(app):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m chartlib.build", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="full", help="ci (minutes on 2 CPU cores) or full (default)")
+    ap.add_argument("--profile", default="full", help="ci (minutes on 2 CPU cores), full (default) or paper (larger MNIST runs, meant for a GPU)")
     ap.add_argument("--output", default=str(ROOT), help="folder that receives _build/ and .stage/ (default: repo root)")
     ap.add_argument("--only", nargs="*", help="execute only these notebooks (file stems); others keep their staged copy")
     args = ap.parse_args(argv)

@@ -65,6 +65,16 @@ def spread(values: list[float]) -> dict:
             "min": min(values), "max": max(values), "n": len(values)}
 
 
+def seed_values(per_seed: list[dict], *path: str) -> list:
+    """One value per seed, read at ``path`` in each per-seed record, e.g. ``("scores", "fd")``."""
+    out = []
+    for p in per_seed:
+        for k in path:
+            p = p[k]
+        out.append(p)
+    return out
+
+
 def data_floor(data, n: int) -> tuple[torch.Tensor, float]:
     """Held-out data (n, D) and the energy distance between it and a second independent sample."""
     held = data.sample(n, seeded(HELD_OUT_SEED))

@@ -15,6 +15,8 @@ state stay float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -84,16 +86,38 @@ class ChartConfig:
                              f"a tuple of latent_dim = {self.latent_dim} numbers")
 
 
+FLOW_TARGETS = ("velocity", "clean")
+CLEAN_GAP = 0.05    # clean prediction: 1 - t is floored here when a velocity is formed in training
+
+
 @dataclass(frozen=True)
 class FlowConfig:
-    """Flow matching baseline: v(x_t, t) regressed on x1 - x0, sampled with Euler steps."""
+    """Flow matching along x_t = (1 - t) x0 + t x1 (x0 ~ N(0, I), x1 data), sampled with Euler steps.
+
+    ``prediction``: what the network outputs, the velocity x1 - x0 ("velocity") or the clean sample
+    x1 ("clean", as Li & He 2025 propose for pixel space); the other follows from
+    v = (x1_hat - x_t) / (1 - t).  ``loss``: the squared error is taken on the velocity or on the
+    clean sample.  A velocity error is a clean-sample error divided by (1 - t), so the velocity loss
+    weights the times near the data (t -> 1) most, where x_t already is nearly clean; the clean loss
+    weights every time alike.  ``logit_normal_mean``: training times t = sigmoid(N(mean, 1)) (a
+    negative mean trains more on the noisier times, t near 0); None draws t uniformly.
+    """
 
     data: Bimodal = Bimodal()
     schedule: Schedule = Schedule()
     euler_steps: int = 50
+    prediction: str = "velocity"
+    loss: str = "velocity"
+    logit_normal_mean: float | None = None
 
     def __post_init__(self):
         check_int("euler_steps", self.euler_steps, 1)
+        if self.logit_normal_mean is not None:
+            check_float("logit_normal_mean", self.logit_normal_mean, -5, 5, low_open=False)
+        for name in ("prediction", "loss"):
+            if getattr(self, name) not in FLOW_TARGETS:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not allowed: {name} must be one of "
+                                 + ", ".join(map(repr, FLOW_TARGETS)))
 
 
 class _Method:
@@ -203,18 +227,21 @@ class Chart(_Method):
                            "samples": self.dec(prior)})
 
 
-def euler_sample(net: TimeMLP, x0: torch.Tensor, n_steps: int) -> torch.Tensor:
-    """Integrate dx/dt = v(x, t) from t=0 to 1 with ``n_steps`` Euler steps: (n, d) -> (n, d).
-    The state stays in x0's dtype (under autocast only the velocity is computed in bfloat16)."""
+def euler_sample(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0: torch.Tensor,
+                 n_steps: int) -> torch.Tensor:
+    """Integrate dx/dt = velocity(x, t) from t=0 to 1 with ``n_steps`` Euler steps: (n, d) -> (n, d).
+    ``velocity`` is a net v(x, t) or a ``Flow``'s ``velocity``.  The state stays in x0's dtype
+    (under autocast only the velocity is computed in bfloat16)."""
     x, dt = x0, 1.0 / n_steps
     for i in range(n_steps):
         t = torch.full((x.shape[0],), i * dt, device=x.device)
-        x = x + dt * net(x, t).to(x.dtype)
+        x = x + dt * velocity(x, t).to(x.dtype)
     return x
 
 
 class Flow(_Method):
-    """Regress v(x_t, t) on x1 - x0 along x_t = (1 - t) x0 + t x1, x0 ~ N(0, I)."""
+    """Regress the network on the velocity x1 - x0 or on the clean x1 (``FlowConfig.prediction``,
+    ``loss``) along x_t = (1 - t) x0 + t x1, x0 ~ N(0, I)."""
 
     name = "flow"
 
@@ -225,19 +252,37 @@ class Flow(_Method):
         self.show = {n: torch.randn(n, cfg.data.dim, generator=self.show_gen).to(self.device)
                      for n in (self.s.n_show, self.s.n_eval)}
 
+    def velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """v(x, t) for sampling, (n, d), (n,) -> (n, d): the net's output, or (x1_hat - x) / (1 - t)."""
+        out = self.net(x, t)
+        return out if self.cfg.prediction == "velocity" else (out.float() - x) / (1 - t[:, None])
+
+    def times(self, n: int) -> torch.Tensor:
+        """n training times in (0, 1): uniform, or logit-normal around ``logit_normal_mean``."""
+        mean = self.cfg.logit_normal_mean
+        if mean is None:
+            return torch.rand(n, generator=self.gen).to(self.device)
+        return torch.sigmoid(torch.randn(n, generator=self.gen) + mean).to(self.device)
+
     def step(self, it):
         B, dim, gen, dev = self.s.batch, self.cfg.data.dim, self.gen, self.device
         x1 = self.cfg.data.sample(B, gen).to(dev)
         x0 = torch.randn(B, dim, generator=gen).to(dev)
-        t = torch.rand(B, generator=gen).to(dev)
+        t = self.times(B)
         xt = (1 - t[:, None]) * x0 + t[:, None] * x1
         with self.autocast():
-            v = self.net(xt, t)
-        return {"loss": (v.float() - (x1 - x0)).pow(2).sum(dim=1).mean()}
+            out = self.net(xt, t).float()
+        gap = 1 - t[:, None]
+        if self.cfg.loss == "velocity":
+            v = out if self.cfg.prediction == "velocity" else (out - xt) / gap.clamp_min(CLEAN_GAP)
+            err = v - (x1 - x0)
+        else:
+            err = (out if self.cfg.prediction == "clean" else xt + gap * out) - x1
+        return {"loss": err.pow(2).sum(dim=1).mean()}
 
     def record(self, n):
         with self.autocast():
-            return _float({"samples": euler_sample(self.net, self.show[n], self.cfg.euler_steps)})
+            return _float({"samples": euler_sample(self.velocity, self.show[n], self.cfg.euler_steps)})
 
 
 METHODS: dict[type, type[_Method]] = {DriftConfig: PlainDrift, ChartConfig: Chart, FlowConfig: Flow}

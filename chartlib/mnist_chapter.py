@@ -20,7 +20,7 @@ The trainers record only a few shown samples (``n_show``) per snapshot and keep 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -28,14 +28,15 @@ from . import classifier as clf
 from .claims import fd_by_arm, mnist_note_claims
 from .data import seeded
 from .encoders import Deterministic, Gaussian
-from .evaluation import Arm, Result, Stopwatch, latent_energy, recon_error, sampling_rate, spread
+from .evaluation import Arm, Result, Stopwatch, latent_energy, recon_error, sampling_rate, seed_values, spread
 from .fields import KernelField
 from .methods import ChartConfig, FlowConfig, Schedule, euler_sample, method_for
 from .mnist import MnistDigits, digit_images
 from .params import check_float, check_floats, check_int
-from .training import PRECISIONS
+from .training import LR_SCHEDULES, PRECISIONS
 
 ENCODINGS = ("deterministic", "stochastic")
+GAP_DIM = 12              # the chart the gap study varies
 FLOW = "flow"
 SPLIT_SEED = 424_242      # the shuffle that splits the test digits into held-out and reference
 EVAL_SEED = 515_151       # the noise behind every arm's evaluation samples
@@ -44,38 +45,64 @@ TIMING_SAMPLES = 500      # images per timed sampling call
 SCORE_KEYS = ("fd", "kid_mean", "kid_std", "class_kl", "confidence")
 
 
-def _check_choice(name: str, values, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    """Distinct values, each one of ``allowed``, as a tuple (a single string counts as one value)."""
+def _check_choice(name: str, values, allowed: tuple[str, ...], empty: bool = False) -> tuple[str, ...]:
+    """Distinct values, each one of ``allowed``, as a tuple (a single string counts as one value;
+    an empty list only with ``empty``)."""
     values = (values,) if isinstance(values, str) else tuple(values)
-    if not values or any(v not in allowed for v in values) or len(set(values)) != len(values):
-        raise ValueError(f"{name}={values!r} is not allowed: {name} must be a non-empty list of distinct "
-                         f"values from {', '.join(allowed)}")
+    if (not values and not empty) or any(v not in allowed for v in values) or len(set(values)) != len(values):
+        raise ValueError(f"{name}={values!r} is not allowed: {name} must be a {'' if empty else 'non-empty '}list "
+                         f"of distinct values from {', '.join(allowed)}")
     return values
+
+
+def _distinct_ints(name: str, values, low: int, high: int) -> tuple[int, ...]:
+    """A non-empty list of distinct integers in [low, high], as a tuple."""
+    if isinstance(values, int) or not values or len(set(values)) != len(values):
+        raise ValueError(f"{name}={values!r} is not allowed: {name} must be a non-empty list of distinct "
+                         f"integers between {low} and {high}")
+    for i, v in enumerate(values):
+        check_int(f"{name}[{i}]", v, low, high)
+    return tuple(values)
+
+
+# Flow-matching variants: key -> (label, prediction, loss, logit-normal mean of the training times).
+# "flow" is the chapter's baseline; the others are its ablation at the same budget.
+FLOW_VARIANTS = {
+    FLOW: ("flow matching", "clean", "clean", -0.5),
+    "flow-velocity": ("flow matching, velocity prediction", "velocity", "velocity", None),
+    "flow-clean-vloss": ("flow matching, clean prediction, velocity loss", "clean", "velocity", -0.5),
+    "flow-clean-uniform": ("flow matching, clean prediction, uniform times", "clean", "clean", None),
+}
 
 
 @dataclass(frozen=True)
 class MnistSettings:
     """Sizes of the MNIST chapter.  Every network is an MLP of ``depth`` hidden layers of ``width``
-    SiLU units: the flow-matching velocity on pixels, and each chart's encoder and decoder.
-    The full width, 1024, is wider than the 784 pixels on purpose: the velocity field has to carry
-    the noise it removes through its hidden layers, and at width 512 flow matching left visible
-    pixel noise however long it trained (FD-LeNet 1236 after 1500 steps and 1222 after 5000; 942
-    after 1500 steps at width 1024, measured while choosing these sizes).
+    SiLU units: the flow-matching network on pixels, and each chart's encoder and decoder.
+
+    Flow matching predicts the clean digit, not the velocity (``FLOW_VARIANTS``): asked for the
+    velocity, the same MLP left every sample covered in pixel noise (FD-LeNet about 930 at 2000
+    steps, and not much better at width 1024, with an EMA or a decaying rate).
 
     Temperatures are relative to the mean latent distance (``scale_free``): the latents live in
-    12 to 128 dimensions, where the typical distance between two prior samples grows like
+    2 to 128 dimensions, where the typical distance between two prior samples grows like
     sqrt(2 d); an absolute tau tuned for one dimension would be far too sharp or too blunt for the
     others, and a single relative tau sees only one scale of structure (Deng et al. 2026 sum
     several).
+
+    ``intrinsic_points`` / ``intrinsic_repeats``: subset sizes and repeats of the two-NN estimate of
+    MNIST's own dimension (``chartlib.intrinsic``).
     """
 
     steps: int = 2000
     batch: int = 256
-    lr: float = 1e-3
-    width: int = 1024
+    lr: float = 2e-3
+    lr_schedule: str = "cosine"
+    width: int = 512
     depth: int = 2
-    latent_dims: tuple[int, ...] = (12, 32, 128)
+    latent_dims: tuple[int, ...] = (2, 4, 8, 12, 16, 32, 64, 128)
     encodings: tuple[str, ...] = ENCODINGS
+    flow_variants: tuple[str, ...] = tuple(FLOW_VARIANTS)
     temperatures: tuple[float, ...] = (0.02, 0.05, 0.2)
     drift_weight: float = 1.0
     init_log_scale: float = -1.0        # stochastic charts: log sigma of the fresh encoder
@@ -85,22 +112,29 @@ class MnistSettings:
     n_snapshots: int = 11
     timing_repeats: int = 3             # timed sampling calls per arm (the median is reported)
     kid_subsets: int = 100              # KID: subsets of up to 1000 images per side
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1)
     precision: str = "float32"          # "bfloat16": the networks' forward passes in training under autocast
+    intrinsic_points: tuple[int, ...] = (1000, 2000, 5000)
+    intrinsic_repeats: int = 3
+    gap_study: bool = True              # also train the 12-D deterministic chart longer and with 3x lambda (first seed)
 
     def __post_init__(self):
         check_int("steps", self.steps, 1)
         check_int("batch", self.batch, 2, 4096)
         check_float("lr", self.lr, 0, 1)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r} is not allowed: lr_schedule must be one of "
+                             + ", ".join(map(repr, LR_SCHEDULES)))
         check_int("width", self.width, 1, 8192)
         check_int("depth", self.depth, 1, 16)
-        if isinstance(self.latent_dims, int) or not self.latent_dims or len(set(self.latent_dims)) != len(self.latent_dims):
-            raise ValueError(f"latent_dims={self.latent_dims!r} is not allowed: latent_dims must be a non-empty "
-                             f"list of distinct integers between 1 and 784")
-        for i, d in enumerate(self.latent_dims):
-            check_int(f"latent_dims[{i}]", d, 1, 784)
-        object.__setattr__(self, "latent_dims", tuple(self.latent_dims))
-        object.__setattr__(self, "encodings", _check_choice("encodings", self.encodings, ENCODINGS))
+        object.__setattr__(self, "latent_dims", _distinct_ints("latent_dims", self.latent_dims, 1, 784))
+        object.__setattr__(self, "seeds", _distinct_ints("seeds", self.seeds, 0, 2**31 - 1))
+        object.__setattr__(self, "encodings", _check_choice("encodings", self.encodings, ENCODINGS, empty=True))
+        object.__setattr__(self, "flow_variants",
+                           _check_choice("flow_variants", self.flow_variants, tuple(FLOW_VARIANTS), empty=True))
+        if not self.encodings and not self.flow_variants:
+            raise ValueError("encodings and flow_variants are both empty: the chapter would train nothing; "
+                             "give at least one encoding or one flow-matching variant")
         object.__setattr__(self, "temperatures", check_floats("temperatures", self.temperatures))
         check_float("drift_weight", self.drift_weight, 0, low_open=False)
         check_float("init_log_scale", self.init_log_scale, -10, 3, low_open=False)
@@ -110,37 +144,62 @@ class MnistSettings:
         check_int("n_snapshots", self.n_snapshots, 2, min(101, self.steps + 1))
         check_int("timing_repeats", self.timing_repeats, 1, 50)
         check_int("kid_subsets", self.kid_subsets, 2, 1000)
-        check_int("seed", self.seed, 0)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision={self.precision!r} is not allowed: precision must be one of "
                              + ", ".join(map(repr, PRECISIONS)))
+        object.__setattr__(self, "intrinsic_points", _distinct_ints("intrinsic_points", self.intrinsic_points, 3, 60_000))
+        check_int("intrinsic_repeats", self.intrinsic_repeats, 1, 20)
+        if not isinstance(self.gap_study, bool):
+            raise ValueError(f"gap_study={self.gap_study!r} is not allowed: gap_study must be True or False")
 
     # ------------------------------------------------------------------ the configs it trains
 
-    def schedule(self) -> Schedule:
+    def schedule(self, seed: int) -> Schedule:
         # the trainers' own final sample is only n_show images: evaluation samples come from the weights
-        return Schedule(seed=self.seed, steps=self.steps, batch=self.batch, lr=self.lr, width=self.width,
+        return Schedule(seed=seed, steps=self.steps, batch=self.batch, lr=self.lr, width=self.width,
                         depth=self.depth, n_snapshots=self.n_snapshots, n_show=self.n_show, n_eval=self.n_show,
-                        precision=self.precision)
+                        precision=self.precision, lr_schedule=self.lr_schedule)
 
-    def flow_config(self) -> FlowConfig:
-        return FlowConfig(data=MnistDigits(), schedule=self.schedule(), euler_steps=self.euler_steps)
+    def flow_config(self, variant: str = FLOW, seed: int = 0) -> FlowConfig:
+        _, prediction, loss, mean = FLOW_VARIANTS[variant]
+        return FlowConfig(data=MnistDigits(), schedule=self.schedule(seed), euler_steps=self.euler_steps,
+                          prediction=prediction, loss=loss, logit_normal_mean=mean)
 
-    def chart_config(self, latent_dim: int, encoding: str) -> ChartConfig:
+    def chart_config(self, latent_dim: int, encoding: str, seed: int = 0) -> ChartConfig:
         encoders = {"deterministic": Deterministic(), "stochastic": Gaussian(self.init_log_scale)}
         if encoding not in encoders:
             raise ValueError(f"encoding={encoding!r} is not allowed: encoding must be one of {', '.join(ENCODINGS)}")
-        return ChartConfig(data=MnistDigits(), schedule=self.schedule(), latent_dim=latent_dim,
+        return ChartConfig(data=MnistDigits(), schedule=self.schedule(seed), latent_dim=latent_dim,
                            encoder=encoders[encoding], field=KernelField(self.temperatures, scale_free=True),
                            drift_weight=self.drift_weight)
 
-    def arms(self) -> dict[str, tuple[str, FlowConfig | ChartConfig]]:
-        """Every arm: stable key -> (label, config); flow matching first, then each latent dim x encoding."""
-        out: dict = {FLOW: ("flow matching", self.flow_config())}
+    def arms(self) -> dict[str, tuple[str, dict, list]]:
+        """Every arm: stable key -> (label, facts, one config per seed); the flow-matching variants
+        first, then each latent dim x encoding."""
+        out: dict = {}
+        for v in self.flow_variants:
+            out[v] = (FLOW_VARIANTS[v][0], {"kind": "flow", "variant": v},
+                      [self.flow_config(v, seed) for seed in self.seeds])
         for d in self.latent_dims:
             for e in self.encodings:
-                out[arm_key(d, e)] = (f"chart {d}-D, {e}", self.chart_config(d, e))
+                out[arm_key(d, e)] = (f"chart {d}-D, {e}", {"kind": "chart", "latent_dim": d, "encoding": e},
+                                      [self.chart_config(d, e, seed) for seed in self.seeds])
+        out.update(self.gap_arms())
         return out
+
+    def gap_arms(self) -> dict[str, tuple[str, dict, list]]:
+        """The gap study: the deterministic chart at 12-D (else the first latent dimension), first seed,
+        trained twice as long, and with three times the drift weight lambda."""
+        if not self.gap_study or "deterministic" not in self.encodings:
+            return {}
+        d = GAP_DIM if GAP_DIM in self.latent_dims else self.latent_dims[0]
+        base = self.chart_config(d, "deterministic", self.seeds[0])
+        longer = replace(base, schedule=replace(base.schedule, steps=2 * self.steps))
+        heavier = replace(base, drift_weight=3 * self.drift_weight)
+        facts = {"kind": "gap", "latent_dim": d, "encoding": "deterministic"}
+        return {"gap-steps": (f"chart {d}-D, deterministic, {2 * self.steps} steps", {**facts, "change": "steps"}, [longer]),
+                "gap-lambda": (f"chart {d}-D, deterministic, λ = {3 * self.drift_weight:g}",
+                               {**facts, "change": "lambda"}, [heavier])}
 
 
 def arm_key(latent_dim: int, encoding: str) -> str:
@@ -149,12 +208,18 @@ def arm_key(latent_dim: int, encoding: str) -> str:
 
 
 PROFILES = {
-    # every arm trains and is scored; the digits are still blobs at this size (quality is not the point).
-    # bfloat16 forward passes: 2.2x faster steps at the full width, FD within 1.3 of float32 on the same
-    # seed against 6-23 between seeds (600 steps, 12-D chart and flow matching, two seeds).
+    # every phenomenon at its smallest: two flow-matching variants, four latent dimensions, one seed
+    # (so no spread over seeds); the digits are still blobs at this size.  bfloat16 forward passes:
+    # 2.2x faster steps at width 1024, FD within 1.3 of float32 on the same seed against 6-23 between
+    # seeds (600 steps, 12-D chart and flow matching, two seeds).
     "ci": MnistSettings(steps=200, batch=128, width=256, n_eval=1000, n_snapshots=6, kid_subsets=20,
-                        precision="bfloat16"),
+                        latent_dims=(2, 12, 32, 128), flow_variants=(FLOW, "flow-velocity"), seeds=(0,),
+                        precision="bfloat16", intrinsic_points=(1000,), intrinsic_repeats=2),
     "full": MnistSettings(precision="bfloat16"),
+    # for a GPU: longer training, wider networks, three seeds, more latent dimensions
+    "paper": MnistSettings(steps=10_000, width=1024, seeds=(0, 1, 2),
+                           latent_dims=(2, 4, 6, 8, 10, 12, 14, 16, 24, 32, 64, 128), n_snapshots=21,
+                           precision="bfloat16", intrinsic_points=(1000, 2000, 5000, 10000), intrinsic_repeats=5),
 }
 
 
@@ -186,7 +251,7 @@ def score_arm(cfg, run, s: "MnistSettings", held: torch.Tensor, score, device) -
     the latent energy distance to the prior (and the mean sigma of a stochastic chart)."""
     method, g = _trained(cfg, run, device), seeded(EVAL_SEED)
     if isinstance(cfg, FlowConfig):
-        sample = lambda x0: euler_sample(method.net, x0.to(device), cfg.euler_steps)  # noqa: E731
+        sample = lambda x0: euler_sample(method.velocity, x0.to(device), cfg.euler_steps)  # noqa: E731
         images = _batched(sample, torch.randn(s.n_eval, cfg.data.dim, generator=g))
         out, dim, calls = {}, cfg.data.dim, cfg.euler_steps
     else:
@@ -218,11 +283,12 @@ def _summary(per_seed: list[dict]) -> dict:
 
 
 def run(s: MnistSettings, device=None) -> Result:
-    """Train every arm (through the run cache), draw ``n_eval`` images from each and score them.
+    """Train every arm and seed (through the run cache), draw ``n_eval`` images from each and score them.
 
     ``measured`` holds the floor (scores of held-out real digits), the classifier's accuracy and
-    hash, ``n_eval`` and the device."""
-    from .cache import cached
+    hash, ``n_eval``, the device and MNIST's own two-NN dimension (``chartlib.intrinsic``)."""
+    from .cache import cached_all
+    from .intrinsic import mnist_intrinsic_dimension
     from .nets import pick_device
     device = pick_device() if device is None else torch.device(device)
     clock = Stopwatch()
@@ -233,61 +299,111 @@ def run(s: MnistSettings, device=None) -> Result:
     score = lambda images: clf.score_images(model, images.clamp(0, 1), ref_feats, kid_subsets=s.kid_subsets)  # noqa: E731
     floor = {"scores": score(held), "n_samples": held.shape[0]}
     arms = {}
-    for key, (label, cfg) in s.arms().items():
-        r = cached(cfg, device=device, label=label)
-        per_seed = [score_arm(cfg, r, s, held, score, device)]
-        extra = ({"kind": "flow"} if isinstance(cfg, FlowConfig) else
-                 {"kind": "chart", "latent_dim": cfg.latent_dim,
-                  "encoding": "stochastic" if isinstance(cfg.encoder, Gaussian) else "deterministic"})
-        arms[key] = Arm(key, label, [r], per_seed, _summary(per_seed), extra)
+    for key, (label, facts, cfgs) in s.arms().items():
+        runs = cached_all(cfgs, device=device, labels=[f"{label} · seed {c.schedule.seed}" for c in cfgs])
+        per_seed = [score_arm(c, r, s, held, score, device) for c, r in zip(cfgs, runs)]
+        arms[key] = Arm(key, label, runs, per_seed, _summary(per_seed), facts)
     measured = {"floor": floor, "classifier": {k: info[k] for k in ("test_accuracy", "sha256", "train_seconds", "cached")},
-                "n_eval": s.n_eval, "device": str(device)}
-    return Result(arms, measured, arms[FLOW].runs[0].steps, clock.seconds())
+                "n_eval": s.n_eval, "device": str(device),
+                "intrinsic": mnist_intrinsic_dimension(s.intrinsic_points, s.intrinsic_repeats)}
+    return Result(arms, measured, next(iter(arms.values())).runs[0].steps, clock.seconds())
 
 
 def note_claims(result: Result) -> list[dict]:
-    """The note's MNIST claims decided on this result (rules in ``chartlib.claims``)."""
+    """The note's MNIST claims decided over seeds on this result (rules in ``chartlib.claims``)."""
     return mnist_note_claims(fd_by_arm(result.record()))
 
 
 # ---------------------------------------------------------------------------------------------
 # what the notebook shows
 
-SCORE_COLUMNS = {"arm": "arm", "images": "images scored", "fd": "FD ↓", "kid": "KID ↓ (± sd)",
-                 "class_kl": "class KL ↓", "confidence": "confidence"}
+def _pm(values: list[float]) -> str:
+    """'mean ± sd' of per-seed values (3 significant digits), or the value for one seed."""
+    if len(values) == 1:
+        return f"{values[0]:.3g}"
+    return f"{statistics.fmean(values):.3g} ± {statistics.stdev(values):.2g}"
+
+
+def _seeds(arm: Arm, *path: str) -> list[float]:
+    return seed_values(arm.per_seed, *path)
+
+
+FLOW_COLUMNS = {"arm": "flow-matching variant", "prediction": "network predicts", "loss": "loss on",
+                "times": "training times t", "fd": "FD ↓", "confidence": "confidence", "per_seed": "FD per seed"}
+CHART_COLUMNS = {"arm": "chart", "fd": "FD samples ↓", "recon_fd": "FD reconstructions ↓",
+                 "gap": "samples / reconstructions", "class_kl": "class KL ↓", "confidence": "confidence",
+                 "latent_energy": "latent energy distance to prior", "mean_sigma": "mean σ"}
 COST_COLUMNS = {"arm": "arm", "nfe": "network calls per sample", "sps": "samples per second",
-                "train": "training time (s)"}
-DIAGNOSTIC_COLUMNS = {"arm": "chart", "recon_error": "reconstruction error (squared, summed over pixels)",
-                      "latent_energy": "latent energy distance to prior", "mean_sigma": "mean σ"}
+                "train": "training time per seed (s)"}
 
 
-def score_rows(result: Result) -> list[dict]:
-    """Table rows: the floor, then every arm's samples (each seed), each chart's reconstructions after them."""
-    def row(arm: str, images: str, block: dict) -> dict:
-        sc = block["scores"]
-        return {"arm": arm, "images": images, "n": block["n_samples"], **sc,
-                "kid": f"{sc['kid_mean']:.3g} ± {sc['kid_std']:.2g}"}
-
-    rows = [row("real digits", "held-out test digits (floor)", result.measured["floor"])]
+def flow_rows(result: Result) -> list[dict]:
+    """One row per flow-matching variant: its parameterisation and its scores, mean ± sd over seeds."""
+    rows = []
     for arm in result.arms.values():
-        for p in arm.per_seed:
-            rows.append(row(arm.label, f"samples (seed {p['seed']})", p))
-            if "reconstruction" in p:
-                rows.append(row(arm.label, f"reconstructions Dec(E(x)) (seed {p['seed']})", p["reconstruction"]))
+        if arm.extra["kind"] != "flow":
+            continue
+        _, prediction, loss, mean = FLOW_VARIANTS[arm.extra["variant"]]
+        fds = _seeds(arm, "scores", "fd")
+        rows.append({"arm": arm.label, "prediction": prediction, "loss": loss,
+                     "times": "uniform" if mean is None else f"logit-normal, mean {mean:g}",
+                     "fd": _pm(fds), "confidence": _pm(_seeds(arm, "scores", "confidence")),
+                     "per_seed": ", ".join(f"{f:.0f}" for f in fds)})
     return rows
 
 
+def chart_rows(result: Result) -> list[dict]:
+    """One row per chart: samples and reconstructions scored, their ratio, the latent fit; mean ± sd over seeds."""
+    rows = []
+    for arm in result.arms.values():
+        if arm.extra["kind"] != "chart":
+            continue
+        fd, rec = _seeds(arm, "scores", "fd"), _seeds(arm, "reconstruction", "scores", "fd")
+        sigma = [p["mean_sigma"] for p in arm.per_seed if "mean_sigma" in p]
+        rows.append({"arm": arm.label, "fd": _pm(fd), "recon_fd": _pm(rec), "gap": _pm([a / b for a, b in zip(fd, rec)]),
+                     "class_kl": _pm(_seeds(arm, "scores", "class_kl")),
+                     "confidence": _pm(_seeds(arm, "scores", "confidence")),
+                     "latent_energy": _pm(_seeds(arm, "latent_energy")), "mean_sigma": _pm(sigma) if sigma else ""})
+    return rows
+
+
+def gap_rows(result: Result) -> list[dict]:
+    """The gap study: the chart it varies (first seed) and each change, with the stochastic chart of
+    the same dimension beside them; samples against reconstructions."""
+    study = [a for a in result.arms.values() if a.extra["kind"] == "gap"]
+    if not study:
+        return []
+    d = study[0].extra["latent_dim"]
+    rows = []
+    for key in (arm_key(d, "deterministic"), *(a.key for a in study), arm_key(d, "stochastic")):
+        if key not in result.arms:
+            continue
+        arm = result.arms[key]
+        p = arm.per_seed[0]
+        rows.append({"arm": arm.label, "seed": p["seed"], "fd": p["scores"]["fd"],
+                     "recon_fd": p["reconstruction"]["scores"]["fd"],
+                     "gap": p["scores"]["fd"] / p["reconstruction"]["scores"]["fd"],
+                     "latent_energy": p["latent_energy"], "recon_error": p["recon_error"]})
+    return rows
+
+
+GAP_COLUMNS = {"arm": "chart", "seed": "seed", "fd": "FD samples ↓", "recon_fd": "FD reconstructions ↓",
+               "gap": "samples / reconstructions", "latent_energy": "latent energy distance to prior",
+               "recon_error": "reconstruction error"}
+
+
 def cost_rows(result: Result) -> list[dict]:
-    """Per arm and seed: network evaluations per sample, samples per second, training seconds."""
-    return [{"arm": arm.label, "nfe": p["sampling"]["network_evaluations"], "sps": p["sampling"]["samples_per_second"],
-             "train": p["train_seconds"]} for arm in result.arms.values() for p in arm.per_seed]
+    """Per arm: network evaluations per sample, samples per second and training seconds (median over seeds)."""
+    return [{"arm": arm.label, "nfe": arm.per_seed[0]["sampling"]["network_evaluations"],
+             "sps": statistics.median(_seeds(arm, "sampling", "samples_per_second")),
+             "train": statistics.median(_seeds(arm, "train_seconds"))} for arm in result.arms.values()]
 
 
-def diagnostic_rows(result: Result) -> list[dict]:
-    """One row per chart and seed: reconstruction error, latent energy distance to the prior, mean sigma."""
-    return [{"arm": arm.label, "recon_error": p["recon_error"], "latent_energy": p["latent_energy"],
-             "mean_sigma": p.get("mean_sigma", "")}
-            for arm in result.arms.values() if arm.extra["kind"] == "chart" for p in arm.per_seed]
+def floor_sentence(result: Result) -> str:
+    """The floor: real held-out digits scored like an arm (computed)."""
+    sc = result.measured["floor"]["scores"]
+    return (f"**Floor.** {result.measured['floor']['n_samples']} real held-out digits score FD {sc['fd']:.3g}, "
+            f"class KL {sc['class_kl']:.2g}, confidence {sc['confidence']:.3f}: what a perfect model would get.")
 
 
 def shown_digits(result: Result) -> torch.Tensor:
@@ -296,18 +412,36 @@ def shown_digits(result: Result) -> torch.Tensor:
     for arm in result.arms.values():
         if "data" in arm.runs[0].frames:
             return arm.runs[0].frames["data"][0]
-    n = result.arms[FLOW].runs[0].frames["samples"].shape[1]
+    n = next(iter(result.arms.values())).runs[0].frames["samples"].shape[1]
     return MnistDigits().sample(n, seeded(1))
 
 
+GRID_FLOWS = (FLOW, "flow-velocity")     # the flow-matching variants shown in the training-step grid
+GRID_DIMS = (12, 32, 128)                # the charts shown there: the note's three latent dimensions
+
+
 def grid_runs(result: Result) -> dict:
-    """Seed 0's run of every arm, by label, for the sample-grid figure."""
-    return {arm.label: arm.runs[0] for arm in result.arms.values()}
+    """The first seed's run of flow matching (fixed and before) and of the note's three chart sizes,
+    by label, for the sample grid over training (the other arms are in the explorer and the final grid)."""
+    return {a.label: a.runs[0] for a in result.arms.values()
+            if a.extra.get("variant") in GRID_FLOWS or (a.extra["kind"] == "chart" and a.extra["latent_dim"] in GRID_DIMS)}
+
+
+def final_runs(result: Result, encoding: str) -> dict:
+    """Every chart of one encoding (first seed), by latent dimension, holding only its last frame:
+    the end of training at every latent dimension for one static grid."""
+    from types import SimpleNamespace
+    return {f"{a.extra['latent_dim']}-D": SimpleNamespace(steps=a.runs[0].steps[-1:],
+                                                          frames={"samples": a.runs[0].frames["samples"][-1:]})
+            for a in result.arms.values() if a.extra["kind"] == "chart" and a.extra["encoding"] == encoding}
 
 
 def explorer_entries(result: Result) -> list:
-    """(facets, run) for ``chartlib.explorer.explore``: model, latent dim, encoding and seed of every run."""
-    return [({"model": "flow matching" if a.extra["kind"] == "flow" else "chart", "latent dim": a.extra.get("latent_dim", "-"),
+    """(facets, run) for ``chartlib.explorer.explore``: model (a flow-matching variant, chart, or a
+    gap-study chart), latent dim, encoding and seed of every run."""
+    def model(a: Arm) -> str:
+        return {"flow": a.label, "chart": "chart"}.get(a.extra["kind"], f"chart, gap study ({a.extra.get('change')})")
+    return [({"model": model(a), "latent dim": a.extra.get("latent_dim", "-"),
               "encoding": a.extra.get("encoding", "-"), "seed": p["seed"]}, r)
             for a in result.arms.values() for p, r in zip(a.per_seed, a.runs)]
 
@@ -345,5 +479,60 @@ def diagnostic_sentence(result: Result) -> str:
 
 def record(result: Result, claims: list[dict]) -> dict:
     """What the chapter writes to its metrics JSON: the result and the note's claims with verdicts."""
-    from .claims import verdict
-    return {**result.record(), "claims": [{**c, "verdict": verdict(c["reproduced"])} for c in claims]}
+    return {**result.record(), "claims": claims}
+
+
+def flow_sentence(result: Result) -> str:
+    """The flow-matching ablation in words: the chapter's variant against velocity prediction (computed)."""
+    flows = {a.key: a for a in result.arms.values() if a.extra["kind"] == "flow"}
+    if FLOW not in flows or "flow-velocity" not in flows:
+        return "Comparing the parameterisations needs both the chapter's flow matching and velocity prediction."
+    new, old = (statistics.fmean(_seeds(flows[k], "scores", "fd")) for k in (FLOW, "flow-velocity"))
+    best = min(flows.values(), key=lambda a: statistics.fmean(_seeds(a, "scores", "fd")))
+    return (f"**Measured.** Predicting the clean digit brings flow matching's FD from {old:.0f} (velocity "
+            f"prediction) to {new:.0f}, {old / new:.1f}× lower, with the same network, steps and sampler; "
+            f"the best variant here is *{best.label}*. Look at the digit grid above: velocity prediction leaves "
+            f"the pixel noise of $x_0$ in every sample.")
+
+
+INTRINSIC_COLUMNS = {"space": "space", "digits": "digits", "estimate": "two-NN dimension", "spread": "uncertainty"}
+
+
+def intrinsic_rows(result: Result) -> list[dict]:
+    """MNIST's two-NN dimension per space: on all test digits, then per training-subset size."""
+    rows = []
+    for space in ("pixels", "features"):
+        est = result.measured["intrinsic"][space]
+        t = est["test"]
+        rows.append({"space": f"{space} ({est['dim']})", "digits": f"all {t['n_used']} test digits",
+                     "estimate": t["estimate"], "spread": f"90 % interval {t['low']:.2f}–{t['high']:.2f}"})
+        for r in est["train"]:
+            rows.append({"space": f"{space} ({est['dim']})", "digits": f"{r['n_points']} training digits × {r['repeats']}",
+                         "estimate": r["median"], "spread": "" if r["sd"] is None else f"sd {r['sd']:.2f}"})
+    return rows
+
+
+def intrinsic_sentence(result: Result) -> str:
+    """Where the best latent dimension sits against MNIST's intrinsic dimension (computed)."""
+    from .claims import best_dimensions
+    pixels = result.measured["intrinsic"]["pixels"]["test"]["estimate"]
+    features = result.measured["intrinsic"]["features"]["test"]["estimate"]
+    text = (f"**Intrinsic dimension.** On all 10,000 test digits the two-NN estimate is {pixels:.1f} in pixels and "
+            f"{features:.1f} in the classifier's features; smaller samples give somewhat lower values (table below).")
+    fd = {(a.extra["latent_dim"], a.extra["encoding"]): a for a in result.arms.values() if a.extra["kind"] == "chart"}
+    means = {k: [statistics.fmean(_seeds(a, "scores", "fd"))] for k, a in fd.items()}
+    best = best_dimensions(means)
+    if best and best[0]:
+        text += (" Lowest mean FD over seeds: " + ", ".join(f"{e} charts at {d}-D" for e, d in best[0].items()) + ".")
+    return text
+
+
+def gap_sentence(result: Result) -> str:
+    """What the gap study shows, in words (computed)."""
+    rows = gap_rows(result)
+    if len(rows) < 2:
+        return "The gap study needs the deterministic chart it varies (gap_study = True)."
+    base = rows[0]
+    parts = [f"{r['arm']}: samples {r['fd']:.0f}, reconstructions {r['recon_fd']:.0f} (×{r['gap']:.1f})" for r in rows]
+    return (f"**Measured.** " + "; ".join(parts) + f". The chart it varies scores ×{base['gap']:.1f}. A change that "
+            f"lowers both scores but keeps their ratio improves the autoencoder, not the fit of its latents to the prior.")

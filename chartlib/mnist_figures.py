@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from .evaluation import seed_values, spread
 from .training import Run
 
 ENCODINGS = ("deterministic", "stochastic")
@@ -98,45 +99,69 @@ def sample_grid_figure(runs: dict[str, Run], title: str = "", key: str = "sample
     return fig
 
 
+def _by_seed(arm: dict, *path: str) -> list[float]:
+    return seed_values(arm["per_seed"], *path)
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    s = spread(values)
+    return s["mean"], s["std"]
+
+
+def _intrinsic_bands(result: dict) -> list[tuple[str, float, float, str]]:
+    """(name, low, high, colour) of MNIST's two-NN dimension in pixels and in classifier features:
+    from the smallest training-subset median to the full test set's upper interval bound."""
+    out = []
+    for space, colour in (("pixels", "rgba(255, 160, 0, 0.25)"), ("features", "rgba(150, 80, 200, 0.18)")):
+        est = result.get("intrinsic", {}).get(space)
+        if est:
+            values = [r["median"] for r in est["train"]] + [est["test"]["low"], est["test"]["high"]]
+            out.append((f"MNIST two-NN dimension ({space})", min(values), max(values), colour))
+    return out
+
+
 def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
-    """``result``: the chapter's metrics record (``Result.record()`` plus ``floor``).  Scores (mean
-    over seeds) of chart samples against the latent dimension, one line per encoding, one panel per
-    metric; flow matching and real held-out digits (the floor) as dashed reference lines.  Legend
-    entries toggle a series in every panel."""
+    """``result``: the chapter's metrics record.  Scores of chart samples against the latent
+    dimension (mean over seeds, bars one sd), one line per encoding, and the same for the charts'
+    reconstructions (dotted: what each chart could reach); flow matching (clean and velocity
+    prediction) and real held-out digits (the floor) as dashed lines; shaded bands where MNIST's own
+    two-NN dimension lies.  One panel per metric; legend entries toggle a series in every panel."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     labels = {"fd": "Fréchet distance (LeNet features)", "class_kl": "class-histogram KL to uniform (nats)",
               "kid_mean": "KID", "confidence": "mean classifier confidence"}
-    charts = [{**a, **a["summary"]} for a in result["arms"].values() if a["kind"] == "chart"]
-    dims = sorted({a["latent_dim"] for a in charts})
+    charts = [a for a in result["arms"].values() if a["kind"] == "chart"]
+    dims = sorted({a["latent_dim"] for a in charts}) or [1]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[labels.get(m, m) for m in metrics],
                         horizontal_spacing=0.1)
     colours = {"deterministic": "#d62728", "stochastic": "#1f77b4"}
     span = [dims[0] / 1.3, dims[-1] * 1.3]
     for j, m in enumerate(metrics):
         for enc in ENCODINGS:
-            pts = sorted((a["latent_dim"], a["scores"][m]["mean"]) for a in charts if a["encoding"] == enc)
-            if pts:
-                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
-                                         name=f"chart, {enc}", legendgroup=enc, showlegend=j == 0,
-                                         line=dict(color=colours[enc])), row=1, col=j + 1)
-            rec = sorted((a["latent_dim"], a["reconstruction"][m]["mean"]) for a in charts if a["encoding"] == enc)
-            if rec:
-                fig.add_trace(go.Scatter(x=[p[0] for p in rec], y=[p[1] for p in rec], mode="lines+markers",
-                                         name=f"reconstruction, {enc}", legendgroup=f"rec-{enc}",
-                                         showlegend=j == 0, visible="legendonly",
-                                         line=dict(color=colours[enc], dash="dot"), marker=dict(symbol="x")),
-                              row=1, col=j + 1)
-        refs = [(a["label"], a["summary"]["scores"][m]["mean"], "#2ca02c") for a in result["arms"].values()
-                if a["kind"] == "flow"]
+            for kind, path, dash, symbol in (("chart", ("scores", m), "solid", "circle"),
+                                             ("reconstruction", ("reconstruction", "scores", m), "dot", "x")):
+                pts = sorted((a["latent_dim"], *_mean_sd(_by_seed(a, *path))) for a in charts if a["encoding"] == enc)
+                if pts:
+                    fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
+                                             error_y=dict(type="data", array=[p[2] for p in pts], visible=True),
+                                             mode="lines+markers", name=f"{kind}, {enc}", legendgroup=f"{kind}-{enc}",
+                                             showlegend=j == 0, line=dict(color=colours[enc], dash=dash),
+                                             marker=dict(symbol=symbol)), row=1, col=j + 1)
+        refs = [(a["label"], _mean_sd(_by_seed(a, "scores", m))[0], "#2ca02c" if a.get("variant") == "flow" else "#8c564b")
+                for a in result["arms"].values() if a["kind"] == "flow" and a.get("variant") in ("flow", "flow-velocity")]
         refs.append(("real digits (floor)", result["floor"]["scores"][m], "#555555"))
         for name, value, colour in refs:
             fig.add_trace(go.Scatter(x=span, y=[value, value], mode="lines", name=name, legendgroup=name,
                                      showlegend=j == 0, line=dict(color=colour, dash="dash")), row=1, col=j + 1)
+        for name, low, high, colour in _intrinsic_bands(result):
+            fig.add_vrect(x0=low, x1=high, fillcolor=colour, line_width=0, layer="below", row=1, col=j + 1)
+            if j == 0:    # a legend entry for the band (vrects have none)
+                fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{name}: {low:.1f}–{high:.1f}",
+                                         marker=dict(symbol="square", size=12, color=colour)), row=1, col=1)
         fig.update_xaxes(type="log", tickvals=dims, title_text="latent dimension", row=1, col=j + 1)
         if m in ("fd", "kid_mean") and result["floor"]["scores"][m] > 0:
             fig.update_yaxes(type="log", row=1, col=j + 1)    # the floor is orders of magnitude below the arms
-    fig.update_layout(height=470, template="plotly_white", margin=dict(l=50, r=20, t=60, b=120),
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+    fig.update_layout(height=520, template="plotly_white", margin=dict(l=50, r=20, t=60, b=150),
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
     return fig

@@ -47,7 +47,7 @@ def timing_rows(folder: Path | None = None) -> tuple[list[dict], dict]:
     training time of runs that execution loaded from an earlier build's cache (marked "≈")."""
     folder = (build_dir() if folder is None else Path(folder)) / "timings"
     found = {}
-    for profile in ("ci", "full"):
+    for profile in ("ci", "full", "paper"):
         path = folder / f"{profile}.json"
         if path.exists():
             found[profile] = json.loads(path.read_text())

@@ -25,6 +25,7 @@ from .params import check_int
 
 
 PRECISIONS = ("float32", "bfloat16")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
@@ -50,6 +51,7 @@ class Schedule:
     n_show: int = 400        # points per frame
     n_eval: int = 2000       # points in the final evaluation sample
     precision: str = "float32"   # "bfloat16": the networks' forward passes under autocast (see methods.py)
+    lr_schedule: str = "constant"  # "cosine": the rate decays from lr to 0 over the steps (half a cosine)
 
     def __post_init__(self):
         _check("seed", isinstance(self.seed, int) and self.seed >= 0, self.seed, "an integer >= 0")
@@ -63,6 +65,8 @@ class Schedule:
         _check("n_show", self.n_show >= 2, self.n_show, ">= 2")
         _check("n_eval", self.n_eval >= 2, self.n_eval, ">= 2")
         _check("precision", self.precision in PRECISIONS, self.precision, "one of " + ", ".join(map(repr, PRECISIONS)))
+        _check("lr_schedule", self.lr_schedule in LR_SCHEDULES, self.lr_schedule,
+               "one of " + ", ".join(map(repr, LR_SCHEDULES)))
 
     def snapshot_steps(self) -> list[int]:
         """Training steps at which frames are recorded, 0 (before training) to ``steps``."""
@@ -188,6 +192,7 @@ def optimise(label: str, schedule: Schedule, step: Callable[[int], dict[str, tor
     Returns (frames, final sample, history, seconds), the seconds including the final sample."""
     params = [p for m in trained for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=schedule.lr)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, schedule.steps) if schedule.lr_schedule == "cosine" else None
     guard, progress = Guard(label, params, check_every), Progress(label, schedule.steps)
     start = time.perf_counter()
     for it in range(schedule.steps):
@@ -196,6 +201,8 @@ def optimise(label: str, schedule: Schedule, step: Callable[[int], dict[str, tor
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         opt.step()
+        if decay is not None:
+            decay.step()
         guard.add(losses)
         if guard.due(it + 1):
             progress.update(it + 1, guard.check(schedule.lr))

@@ -54,6 +54,52 @@ def test_flow_matching_shapes_and_learning():
     assert sum(loss[-20:]) / 20 < sum(loss[:20]) / 20
 
 
+def test_flow_parameterisations_share_the_draw_and_relate_their_losses():
+    """A clean-sample error is (1 - t) times the velocity error of the same prediction, so on the
+    same network and batch the clean loss of a velocity-predicting net is at most its velocity loss;
+    a clean-predicting net's velocity for sampling is (x1_hat - x) / (1 - t)."""
+    cfg = FlowConfig(schedule=TINY)
+    v_loss = method_for(cfg, "cpu").step(0)["loss"]
+    x_loss = method_for(replace(cfg, loss="clean"), "cpu").step(0)["loss"]
+    assert 0 < x_loss < v_loss
+    clean = method_for(replace(cfg, prediction="clean", loss="clean"), "cpu")
+    x, t = torch.randn(8, 2), torch.full((8,), 0.75)
+    with torch.no_grad():
+        assert torch.allclose(clean.velocity(x, t), (clean.net(x, t) - x) / 0.25)
+        plain = method_for(cfg, "cpu")
+        assert torch.equal(plain.velocity(x, t), plain.net(x, t))
+
+
+def test_clean_prediction_flow_learns_and_logit_normal_times_lean_noisy():
+    cfg = FlowConfig(schedule=replace(TINY, steps=200), euler_steps=10, prediction="clean", loss="clean",
+                     logit_normal_mean=-0.5)
+    run = train_run(cfg, device="cpu")
+    loss = run.history["loss"]
+    assert sum(loss[-20:]) / 20 < sum(loss[:20]) / 20
+    assert torch.isfinite(run.frames["samples"]).all()
+    t = method_for(cfg, "cpu").times(20_000)
+    assert 0 < t.min() and t.max() < 1 and 0.35 < t.median() < 0.42      # sigmoid(-0.5) = 0.378
+    assert abs(method_for(FlowConfig(schedule=TINY), "cpu").times(20_000).mean() - 0.5) < 0.01
+
+
+def test_cosine_rate_halves_the_total_step_of_constant_gradients():
+    """With a constant gradient every Adam step moves a parameter by about the rate, so over the run
+    a constant rate moves it by lr * steps and half a cosine (mean 1/2) by half that."""
+    from chartlib.training import Recorder, optimise
+
+    def moved(lr_schedule: str) -> float:
+        s = replace(TINY, steps=400, n_snapshots=2, lr=1e-2, lr_schedule=lr_schedule)
+        w = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.zeros_(w.weight)
+        step = lambda it: {"loss": w.weight.sum()}  # noqa: E731
+        optimise("rate", s, step, [w], Recorder(s, lambda n: {"w": w.weight.detach().clone()}))
+        return -float(w.weight.detach())
+
+    const, cos = moved("constant"), moved("cosine")
+    assert const == pytest.approx(4.0, rel=1e-3)
+    assert cos == pytest.approx(2.0, rel=1e-2)
+
+
 def test_same_seed_same_numbers_on_cpu():
     cfg = ChartConfig(schedule=replace(TINY, steps=20))
     a, b = train_run(cfg, device="cpu"), train_run(cfg, device="cpu")
@@ -99,6 +145,10 @@ def test_non_finite_loss_stops_with_a_clear_error():
     (lambda: ChartConfig(latent_dim=2, latent_offset=(1.0, 2.0, 3.0)), "latent_offset"),
     (lambda: ChartConfig(drift_weight=-1.0), "drift_weight=-1.0 is not allowed"),
     (lambda: FlowConfig(euler_steps=0), "euler_steps=0 is not allowed"),
+    (lambda: FlowConfig(prediction="noise"), "prediction='noise' is not allowed"),
+    (lambda: FlowConfig(loss="x"), "loss='x' is not allowed"),
+    (lambda: FlowConfig(logit_normal_mean=9.0), "logit_normal_mean=9.0 is not allowed"),
+    (lambda: Schedule(lr_schedule="step"), "lr_schedule='step' is not allowed"),
     (lambda: Bimodal(spread=0), "spread must be > 0"),
 ])
 def test_bad_configs_are_refused_with_the_parameter_named(make, message):
