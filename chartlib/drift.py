@@ -19,7 +19,9 @@ log-sum-exp ``c``; since ``A = exp(L - r / 2 - c / 2)`` with ``r`` the row log-s
 quantity is a product of ``E`` with a few columns: ``E @ [u * targets, u, w]`` with
 ``u = exp(max_col L - c / 2 - shift)`` and ``w = exp(max_col L - shift)`` yields, per row, the
 kernel-weighted sum of targets, ``W`` up to the row factor ``exp(-r / 2)``, and ``exp(r)``, each up
-to a known scalar shift; the blocks are added up with those shifts.  A row whose sums come out
+to a known scalar shift; the blocks are added up with those shifts (with many dimensions the
+columns of ``E`` are scaled by ``u`` instead, the same products without a scaled copy of the
+targets).  A row whose sums come out
 too small for full float precision (a mover far outside every cloud) is recomputed exactly with
 per-row shifts, so the field is the same as the direct log-space formula to float rounding.
 """
