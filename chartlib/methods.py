@@ -97,7 +97,12 @@ class FlowConfig:
 
 
 class _Method:
-    """What the three methods share: device, seeds, the run's random streams."""
+    """What the three methods share: device, seeds, the run's random streams.
+
+    The training batches (data, noise, flow times, fiber noise, the fields' samples) come from one
+    generator on the run's device, seeded with the schedule's seed: a CPU run draws exactly the
+    numbers it always did; a CUDA run draws from the GPU's generator, a different stream of the
+    same distributions.  The frames' fixed inputs come from a CPU generator on every device."""
 
     name = ""
 
@@ -107,7 +112,7 @@ class _Method:
         self.label = label or f"{self.name} seed {self.s.seed}"
         self.bf16 = self.s.precision == "bfloat16"
         torch.manual_seed(self.s.seed)               # network initialisation
-        self.gen = seeded(self.s.seed)               # training batches
+        self.gen = seeded(self.s.seed, self.device)  # training batches, drawn on the run's device
         self.show_gen = seeded(10_000 + self.s.seed)  # fixed inputs of the frames: the same points move
 
     trained: list[nn.Module]
@@ -152,7 +157,7 @@ class PlainDrift(_Method):
 
     def step(self, it):
         with self.autocast():
-            x = self.net(torch.randn(self.s.batch, self.cfg.noise_dim, generator=self.gen).to(self.device))
+            x = self.net(torch.randn(self.s.batch, self.cfg.noise_dim, generator=self.gen, device=self.device))
         x = x.float()
         return {"loss": drift_loss(x, self.field.velocity(x, self.cfg.data, self.gen)), **self.field.stats()}
 
@@ -228,8 +233,8 @@ class Flow(_Method):
     def step(self, it):
         B, dim, gen, dev = self.s.batch, self.cfg.data.dim, self.gen, self.device
         x1 = self.cfg.data.sample(B, gen).to(dev)
-        x0 = torch.randn(B, dim, generator=gen).to(dev)
-        t = torch.rand(B, generator=gen).to(dev)
+        x0 = torch.randn(B, dim, generator=gen, device=dev)
+        t = torch.rand(B, generator=gen, device=dev)
         xt = (1 - t[:, None]) * x0 + t[:, None] * x1
         with self.autocast():
             v = self.net(xt, t)

