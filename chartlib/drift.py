@@ -150,14 +150,25 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     info = torch.finfo(x.dtype)
     floor = math.log(info.tiny) + 1.0       # exp below this is slow (subnormal) and its value negligible
     new = dict(dtype=x.dtype, device=x.device)
+    few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
+    one_block = len(starts) == 1
+
+    # The scratch memory of a call is one allocation, carved into views.  As separate tensors it
+    # went back to the OS after each call and page-faulted in again on the next one (glibc trims
+    # freed memory beyond twice its largest recent allocation): 2 ms of 12 at n = 256, k = 784.
+    sizes = {"ta": cols * (k + 2), "xa": n * (k + 2), "e": n * width,
+             "rhs": min(width, max(m, cols - m)) * (k + 2) if few else 0,
+             "products": 2 * n * (k + 2) if one_block else 0}          # reused by every temperature
+    sizes = {name: -(-size // 16) * 16 for name, size in sizes.items()}    # 64-byte aligned views
+    scratch = dict(zip(sizes, torch.empty(sum(sizes.values()), **new).split(list(sizes.values()))))
 
     # squared distances as one product: |x|^2 + |t|^2 - 2 x.t = [-2x, |x|^2, 1] . [t, 1, |t|^2]
-    ta = torch.empty(cols, k + 2, **new)                                # targets: negatives, then positives
+    ta = scratch["ta"][: cols * (k + 2)].view(cols, k + 2)             # targets: negatives, then positives
     torch.mul(negatives, negatives, out=ta[:m, :k])
     torch.mul(positives, positives, out=ta[m:, :k])
     ta[:, k + 1] = ta[:, :k].sum(1)                                     # squared norms, summed as cdist does
     ta[:m, :k], ta[m:, :k], ta[:, k] = negatives, positives, 1.0
-    xa = torch.empty(n, k + 2, **new)
+    xa = scratch["xa"][: n * (k + 2)].view(n, k + 2)
     torch.mul(x, x, out=xa[:, :k])
     xa[:, k] = xa[:, :k].sum(1)
     torch.mul(x, -2.0, out=xa[:, :k])
@@ -200,12 +211,9 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
 
     sums = [(_ShiftedSum(), _ShiftedSum(), _ShiftedSum()) for _ in temperatures]   # neg, pos, exp(r)
     log_cols = [torch.empty(cols, **new) for _ in temperatures]
-    buffer = torch.empty(n * width, **new)
+    buffer, rhs_buffer = scratch["e"], scratch["rhs"]
     ones = torch.ones(n, **new)
-    few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
-    rhs_buffer = torch.empty(min(width, max(m, cols - m)) * (k + 2), **new) if few else None
-    one_block = len(starts) == 1
-    products = [torch.empty(n * (k + 2), **new) for _ in range(2)] if one_block else None   # reused per temperature
+    products = scratch["products"].chunk(2) if one_block else None
     threshold = _EXACT_BELOW * cols * info.tiny / info.eps             # below: recompute the row exactly
 
     def finished(i: int):
@@ -302,7 +310,9 @@ def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, thresh
         bad |= ~(total_w >= threshold)
         log_w += total_w.log().add_(part.shift)
         if diff is None:
-            diff = part.value[:k].div_(total_w).mul_(sign)
+            diff = part.value[:k].div_(total_w)
+            if sign < 0:
+                diff.neg_()
         else:
             diff.addcdiv_(part.value[:k], total_w, value=sign)
     return log_w, diff, bad
