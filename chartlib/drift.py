@@ -19,11 +19,10 @@ log-sum-exp ``c``; since ``A = exp(L - r / 2 - c / 2)`` with ``r`` the row log-s
 quantity is a product of ``E`` with a few columns: ``E @ [u * targets, u, w]`` with
 ``u = exp(max_col L - c / 2 - shift)`` and ``w = exp(max_col L - shift)`` yields, per row, the
 kernel-weighted sum of targets, ``W`` up to the row factor ``exp(-r / 2)``, and ``exp(r)``, each up
-to a known scalar shift; the blocks are added up with those shifts (with many dimensions the
-columns of ``E`` are scaled by ``u`` instead, the same products without a scaled copy of the
-targets).  A row whose sums come out
-too small for full float precision (a mover far outside every cloud) is recomputed exactly with
-per-row shifts, so the field is the same as the direct log-space formula to float rounding.
+to a known scalar shift; the blocks are added up with those shifts (in many dimensions ``E``'s
+columns are scaled by ``u`` instead of copying the targets).  A row whose sums come out too small
+for full float precision (a mover far outside every cloud) is recomputed exactly with per-row
+shifts, so the field is the same as the direct log-space formula to float rounding.
 """
 from __future__ import annotations
 
@@ -96,8 +95,7 @@ def drift_field(
         parts = _log_weights_and_differences(x, positives, negatives, tuple(temperatures), scale_free,
                                              self_mask, max_block_elements, flush)
         total = torch.empty_like(x, memory_format=torch.contiguous_format)
-        # one temperature at a time (the generator pauses the flushing of subnormals while this runs)
-        for i, (log_weight, diff) in enumerate(parts):                      # diff transposed: (k, n)
+        for i, (log_weight, diff) in enumerate(parts):      # one at a time; diff transposed: (k, n)
             if unit_rms:
                 # the overall scale drops out, so shift the log-weights before exponentiating
                 weight = torch.exp(log_weight - log_weight.max())
@@ -134,9 +132,8 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     """Yields per temperature log(W+ * W-) (n,) and (m+ - m-) transposed (k, n): see the module docstring.
 
     With all targets in one block (training batches) each temperature is yielded as soon as its
-    products are in, and its (m+ - m-) lives in a buffer the next temperature overwrites: the caller
-    uses it before asking for the next.  Allocating 2 x T fresh (n, k + 2) products and T results
-    instead made the field up to 30 % slower at n = 256, k = 784 (page faults and cold memory).
+    products are in; its (m+ - m-) lives in a buffer the next temperature overwrites, so the caller
+    uses it before asking for the next (fresh buffers per temperature cost up to 30 % at k = 784).
 
     The distances are the product torch.cdist uses (so they round as it does).  The per-mover sums
     of a (movers, targets) block are ``block @ rhs``, computed as ``rhs.T @ block.T`` when rhs has
@@ -153,9 +150,8 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
     one_block = len(starts) == 1
 
-    # The scratch memory of a call is one allocation, carved into views.  As separate tensors it
-    # went back to the OS after each call and page-faulted in again on the next one (glibc trims
-    # freed memory beyond twice its largest recent allocation): 2 ms of 12 at n = 256, k = 784.
+    # A call's scratch is one allocation carved into views: as separate tensors it went back to the OS
+    # after each call and page-faulted in again (glibc trims past twice its largest recent allocation).
     sizes = {"ta": cols * (k + 2), "xa": n * (k + 2), "e": n * width,
              "rhs": min(width, max(m, cols - m)) * (k + 2) if few else 0,
              "products": 2 * n * (k + 2) if one_block else 0}          # reused by every temperature
@@ -211,19 +207,17 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
 
     sums = [(_ShiftedSum(), _ShiftedSum(), _ShiftedSum()) for _ in temperatures]   # neg, pos, exp(r)
     log_cols = [torch.empty(cols, **new) for _ in temperatures]
-    buffer, rhs_buffer = scratch["e"], scratch["rhs"]
     ones = torch.ones(n, **new)
     products = scratch["products"].chunk(2) if one_block else None
     threshold = _EXACT_BELOW * cols * info.tiny / info.eps             # below: recompute the row exactly
 
     def finished(i: int):
-        """Temperature i's (log weight, diff), its badly served rows recomputed exactly, as the caller sees it."""
+        """Temperature i's (log weight, diff), its badly served rows recomputed exactly."""
         log_w, diff, bad = _finish(*sums[i], k, threshold)
-        rows = bad.nonzero().flatten()
-        if len(rows):
-            _recompute_rows(rows, log_w, diff, temperatures[i], log_cols[i], xa, ta, m, scale, self_mask,
-                            max(1, budget // cols))
+        _recompute_rows(bad.nonzero().flatten(), log_w, diff, temperatures[i], log_cols[i], xa, ta, m, scale,
+                        self_mask, max(1, budget // cols))
         return log_w, diff
+
     for lo in starts:
         hi = min(lo + width, cols)
         dist = kept.pop(lo, None)
@@ -235,7 +229,7 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
             if diag is not None:
                 diag.fill_(math.inf)
         nearest = dist.amin(dim=0)                                          # (hi - lo,)
-        e = reused(buffer, n, hi - lo)
+        e = reused(scratch["e"], n, hi - lo)
         e_own = own(e, lo, hi)
         for i, tau in enumerate(temperatures):
             a = -1.0 / (scale * tau)
@@ -254,7 +248,7 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
                 u, w = (phi[s] - shift_u).exp_(), torch.exp(col_max[s] - shift_w)
                 buf = products[part] if one_block else None
                 if few:                                                     # [u t, u, w] as (k + 2, n)
-                    rhs = reused(rhs_buffer, phi_ - plo, k + 2)
+                    rhs = reused(scratch["rhs"], phi_ - plo, k + 2)
                     torch.mul(ta[plo:phi_], u[:, None], out=rhs)
                     rhs[:, k + 1] = w
                     out = torch.mm(rhs.T, e[:, s].T, out=None if buf is None else reused(buf, k + 2, n))
@@ -262,18 +256,17 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
                     sums[i][2].add(out[k + 1], shift_w)
                 else:                   # [u t, u] would be as large as e: scale e's columns by u instead
                     sums[i][2].add(torch.mv(e[:, s], w), shift_w)
-                    eu = e[:, s].mul_(u)
-                    out = torch.mm(eu, ta[plo:phi_, : k + 1], out=None if buf is None else reused(buf, n, k + 1))
+                    out = torch.mm(e[:, s].mul_(u), ta[plo:phi_, : k + 1],
+                                   out=None if buf is None else reused(buf, n, k + 1))
                     sums[i][part].add(out.T, shift_u)
             if one_block:
                 with flush.paused():
                     yield finished(i)
         del dist
 
-    if not one_block:                                                       # all blocks' sums are in
-        for i in range(len(temperatures)):
-            with flush.paused():
-                yield finished(i)
+    for i in range(0 if one_block else len(temperatures)):                  # all blocks' sums are in
+        with flush.paused():
+            yield finished(i)
 
 
 def _recompute_rows(rows, log_w, diff, tau, log_col, xa, ta, m, scale, self_mask, chunk):
@@ -288,8 +281,7 @@ def _recompute_rows(rows, log_w, diff, tau, log_col, xa, ta, m, scale, self_mask
             dist[torch.arange(len(r), device=dist.device), r] = math.inf
         logits = dist * (-1.0 / (scale * tau))
         log_a = logits - 0.5 * (torch.logsumexp(logits, dim=1, keepdim=True) + log_col)
-        lw = torch.zeros(len(r), dtype=dist.dtype, device=dist.device)
-        df = torch.zeros(len(r), k, dtype=dist.dtype, device=dist.device)
+        lw, df = dist.new_zeros(len(r)), dist.new_zeros(len(r), k)
         for sign, sl in ((-1.0, slice(0, m)), (1.0, slice(m, cols))):
             lw += torch.logsumexp(log_a[:, sl], dim=1)
             df.add_(torch.softmax(log_a[:, sl], dim=1) @ targets[sl], alpha=sign)
@@ -310,9 +302,7 @@ def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, thresh
         bad |= ~(total_w >= threshold)
         log_w += total_w.log().add_(part.shift)
         if diff is None:
-            diff = part.value[:k].div_(total_w)
-            if sign < 0:
-                diff.neg_()
+            diff = part.value[:k].div_(total_w if sign > 0 else -total_w)     # x / -w = -(x / w) exactly
         else:
             diff.addcdiv_(part.value[:k], total_w, value=sign)
     return log_w, diff, bad
@@ -321,36 +311,34 @@ def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, thresh
 class _FlushDenormals:
     """Treat subnormal floats as zero on this CPU thread inside ``with`` (restored afterwards).
 
-    Products far below the smallest normal float are dropped either way (their error is covered
-    by the exact recomputation of rows with small sums), but subnormal arithmetic can run many
-    times slower on the CPU.  ``paused()`` restores ordinary arithmetic for a while (the caller's
-    weighting of each temperature keeps its subnormal weights, as without this switch).
+    Products far below the smallest normal float are dropped either way (their error is covered by
+    the exact recomputation of rows with small sums), but subnormal arithmetic can run many times
+    slower on the CPU.  ``paused()`` restores ordinary arithmetic while the caller weighs a temperature.
     """
 
     def __init__(self, device: torch.device):
-        self.cpu = device.type == "cpu"
-        self.switched = False
+        self.cpu, self.switched = device.type == "cpu", False
 
     def __enter__(self):
-        if self.cpu:
-            probe = torch.tensor(2.0 ** -70, dtype=torch.float32)
-            already = bool(probe * probe == 0)
-            self.switched = not already and torch.set_flush_denormal(True)
+        probe = torch.tensor(2.0 ** -70, dtype=torch.float32)
+        if self.cpu and bool(probe * probe != 0):                          # not flushing already
+            self.switched = torch.set_flush_denormal(True)
         return self
 
     def __exit__(self, *exc):
         if self.switched:
             torch.set_flush_denormal(False)
-            self.switched = False
+        self.switched = False
 
     @contextmanager
     def paused(self):
-        if self.switched:
+        switched = self.switched
+        if switched:
             torch.set_flush_denormal(False)
         try:
             yield
         finally:
-            if self.switched:
+            if switched and self.switched:
                 torch.set_flush_denormal(True)
 
 
