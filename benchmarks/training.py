@@ -89,7 +89,7 @@ def parts(cfg, device):
     Also returns the number of parameters the main optimiser trains."""
     method = method_for(cfg, device)
     opt = torch.optim.Adam([p for m in method.trained for p in m.parameters()], lr=cfg.schedule.lr)
-    gen = seeded(0)
+    gen = seeded(0, method.device)                # batches are drawn on the run's device, as in training
 
     def optimised(step):
         def run():
@@ -105,7 +105,7 @@ def parts(cfg, device):
     if hasattr(method, "field"):
         with torch.no_grad():
             if isinstance(method, PlainDrift):
-                u0 = method.net(torch.randn(cfg.schedule.batch, cfg.noise_dim, generator=gen).to(method.device))
+                u0 = method.net(torch.randn(cfg.schedule.batch, cfg.noise_dim, generator=gen, device=method.device))
                 target = cfg.data
             else:
                 u0 = method.enc(sample(), method.enc.draw_noise(cfg.schedule.batch, gen))[0]

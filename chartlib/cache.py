@@ -29,6 +29,7 @@ from .paths import atomic_write, cache_dir
 
 FORMAT = 2
 # modules whose source decides what a run produces; editing any of them invalidates the cache
+# (mnist_files.py and mnist_fetch.py only get the raw files, which must match the originals' MD5s)
 _TRAINING_SOURCES = ("data.py", "drift.py", "nets.py", "encoders.py", "fields.py", "reference_field.py",
                      "training.py", "methods.py", "mnist.py")
 LEDGER: list[dict] = []

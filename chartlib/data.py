@@ -1,4 +1,10 @@
-"""Toy data sets, generated from a seed."""
+"""Toy data sets, generated from a seed.
+
+Every data set's ``sample(n, generator)`` makes its tensors on the generator's device (CPU without
+a generator), so a run whose generator lives on the GPU draws its batches there.  On the CPU the
+numbers are the same as drawing on the CPU always was; a CUDA generator gives a different stream of
+numbers from a CPU one with the same seed (each device has its own generator algorithm).
+"""
 from __future__ import annotations
 
 import math
@@ -33,9 +39,10 @@ class Bimodal:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n points, shape (n, 2); the two modes alternate so every batch is balanced."""
-        which = torch.arange(n) % 2
-        noise = torch.randn(n, 2, generator=generator)
-        return self.modes[which] + self.spread * noise
+        device = generator_device(generator)
+        which = torch.arange(n, device=device) % 2
+        noise = torch.randn(n, 2, generator=generator, device=device)
+        return self.modes.to(device)[which] + self.spread * noise
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,9 @@ class SurfaceMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n points on the surface, shape (n, 3); components take turns, so batches are balanced."""
-        which = torch.arange(n) % self.n_components
-        uv = self.centres_uv()[which] + self.spread * torch.randn(n, 2, generator=generator)
+        device = generator_device(generator)
+        which = torch.arange(n, device=device) % self.n_components
+        uv = self.centres_uv().to(device)[which] + self.spread * torch.randn(n, 2, generator=generator, device=device)
         return torch.cat([uv, self.height(uv[:, :1])], dim=1)
 
     def distance_to_surface(self, points: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -168,11 +176,20 @@ class StandardNormal:
     dim: int
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n, self.dim, generator=generator)
+        return torch.randn(n, self.dim, generator=generator, device=generator_device(generator))
 
 
-def seeded(seed: int) -> torch.Generator:
-    """A CPU generator with the given seed (data are generated on CPU, then moved)."""
-    g = torch.Generator()
+def seeded(seed: int, device: torch.device | str | None = None) -> torch.Generator:
+    """A generator with the given seed on ``device`` (default: the CPU).
+
+    Samples drawn with it are made on that device.  A CPU generator gives the same numbers on every
+    machine; a CUDA one is seeded the same way but its stream differs from the CPU's.
+    """
+    g = torch.Generator(device="cpu" if device is None else device)
     g.manual_seed(int(seed))
     return g
+
+
+def generator_device(generator: torch.Generator | None) -> torch.device:
+    """Where a sample drawn with ``generator`` is made: the generator's device, the CPU without one."""
+    return torch.device("cpu") if generator is None else generator.device

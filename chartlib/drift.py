@@ -19,9 +19,10 @@ log-sum-exp ``c``; since ``A = exp(L - r / 2 - c / 2)`` with ``r`` the row log-s
 quantity is a product of ``E`` with a few columns: ``E @ [u * targets, u, w]`` with
 ``u = exp(max_col L - c / 2 - shift)`` and ``w = exp(max_col L - shift)`` yields, per row, the
 kernel-weighted sum of targets, ``W`` up to the row factor ``exp(-r / 2)``, and ``exp(r)``, each up
-to a known scalar shift; the blocks are added up with those shifts.  A row whose sums come out
-too small for full float precision (a mover far outside every cloud) is recomputed exactly with
-per-row shifts, so the field is the same as the direct log-space formula to float rounding.
+to a known scalar shift; the blocks are added up with those shifts (in many dimensions ``E``'s
+columns are scaled by ``u`` instead of copying the targets).  A row whose sums come out too small
+for full float precision (a mover far outside every cloud) is recomputed exactly with per-row
+shifts, so the field is the same as the direct log-space formula to float rounding.
 """
 from __future__ import annotations
 
@@ -90,12 +91,11 @@ def drift_field(
     if self_mask and x.shape[0] < 2:
         raise ValueError("with the movers as negatives, at least 2 movers are needed")
 
-    with torch.no_grad():
-        with _flush_denormals(x.device):
-            parts = _log_weights_and_differences(x, positives, negatives, tuple(temperatures), scale_free,
-                                                  self_mask, max_block_elements)
+    with torch.no_grad(), _FlushDenormals(x.device) as flush:
+        parts = _log_weights_and_differences(x, positives, negatives, tuple(temperatures), scale_free,
+                                             self_mask, max_block_elements, flush)
         total = torch.empty_like(x, memory_format=torch.contiguous_format)
-        for i, (log_weight, diff) in enumerate(parts):                      # diff transposed: (k, n)
+        for i, (log_weight, diff) in enumerate(parts):      # one at a time; diff transposed: (k, n)
             if unit_rms:
                 # the overall scale drops out, so shift the log-weights before exponentiating
                 weight = torch.exp(log_weight - log_weight.max())
@@ -127,8 +127,13 @@ class _ShiftedSum:
             self.value.add_(value, alpha=math.exp(shift - self.shift))
 
 
-def _log_weights_and_differences(x, positives, negatives, temperatures, scale_free, self_mask, max_block_elements):
-    """Per temperature, log(W+ * W-) (n,) and (m+ - m-) transposed (k, n): see the module docstring.
+def _log_weights_and_differences(x, positives, negatives, temperatures, scale_free, self_mask, max_block_elements,
+                                 flush: "_FlushDenormals"):
+    """Yields per temperature log(W+ * W-) (n,) and (m+ - m-) transposed (k, n): see the module docstring.
+
+    With all targets in one block (training batches) each temperature is yielded as soon as its
+    products are in; its (m+ - m-) lives in a buffer the next temperature overwrites, so the caller
+    uses it before asking for the next (fresh buffers per temperature cost up to 30 % at k = 784).
 
     The distances are the product torch.cdist uses (so they round as it does).  The per-mover sums
     of a (movers, targets) block are ``block @ rhs``, computed as ``rhs.T @ block.T`` when rhs has
@@ -142,14 +147,24 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     info = torch.finfo(x.dtype)
     floor = math.log(info.tiny) + 1.0       # exp below this is slow (subnormal) and its value negligible
     new = dict(dtype=x.dtype, device=x.device)
+    few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
+    one_block = len(starts) == 1
+
+    # A call's scratch is one allocation carved into views: as separate tensors it went back to the OS
+    # after each call and page-faulted in again (glibc trims past twice its largest recent allocation).
+    sizes = {"ta": cols * (k + 2), "xa": n * (k + 2), "e": n * width,
+             "rhs": min(width, max(m, cols - m)) * (k + 2) if few else 0,
+             "products": 2 * n * (k + 2) if one_block else 0}          # reused by every temperature
+    sizes = {name: -(-size // 16) * 16 for name, size in sizes.items()}    # 64-byte aligned views
+    scratch = dict(zip(sizes, torch.empty(sum(sizes.values()), **new).split(list(sizes.values()))))
 
     # squared distances as one product: |x|^2 + |t|^2 - 2 x.t = [-2x, |x|^2, 1] . [t, 1, |t|^2]
-    ta = torch.empty(cols, k + 2, **new)                                # targets: negatives, then positives
+    ta = scratch["ta"][: cols * (k + 2)].view(cols, k + 2)             # targets: negatives, then positives
     torch.mul(negatives, negatives, out=ta[:m, :k])
     torch.mul(positives, positives, out=ta[m:, :k])
     ta[:, k + 1] = ta[:, :k].sum(1)                                     # squared norms, summed as cdist does
     ta[:m, :k], ta[m:, :k], ta[:, k] = negatives, positives, 1.0
-    xa = torch.empty(n, k + 2, **new)
+    xa = scratch["xa"][: n * (k + 2)].view(n, k + 2)
     torch.mul(x, x, out=xa[:, :k])
     xa[:, k] = xa[:, :k].sum(1)
     torch.mul(x, -2.0, out=xa[:, :k])
@@ -190,12 +205,19 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
             del dist, diag
         scale = (total / (n * cols - (n if self_mask else 0))).clamp_min(info.tiny).item()
 
-    sums = {tau: (_ShiftedSum(), _ShiftedSum(), _ShiftedSum()) for tau in temperatures}   # neg, pos, exp(r)
-    log_cols = {tau: torch.empty(cols, **new) for tau in temperatures}
-    buffer = torch.empty(n * width, **new)
-    rhs_buffer = torch.empty(min(width, max(m, cols - m)) * (k + 2), **new)
+    sums = [(_ShiftedSum(), _ShiftedSum(), _ShiftedSum()) for _ in temperatures]   # neg, pos, exp(r)
+    log_cols = [torch.empty(cols, **new) for _ in temperatures]
     ones = torch.ones(n, **new)
-    few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
+    products = scratch["products"].chunk(2) if one_block else None
+    threshold = _EXACT_BELOW * cols * info.tiny / info.eps             # below: recompute the row exactly
+
+    def finished(i: int):
+        """Temperature i's (log weight, diff), its badly served rows recomputed exactly."""
+        log_w, diff, bad = _finish(*sums[i], k, threshold)
+        _recompute_rows(bad.nonzero().flatten(), log_w, diff, temperatures[i], log_cols[i], xa, ta, m, scale,
+                        self_mask, max(1, budget // cols))
+        return log_w, diff
+
     for lo in starts:
         hi = min(lo + width, cols)
         dist = kept.pop(lo, None)
@@ -207,95 +229,117 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
             if diag is not None:
                 diag.fill_(math.inf)
         nearest = dist.amin(dim=0)                                          # (hi - lo,)
-        e = reused(buffer, n, hi - lo)
+        e = reused(scratch["e"], n, hi - lo)
         e_own = own(e, lo, hi)
-        for tau in temperatures:
+        for i, tau in enumerate(temperatures):
             a = -1.0 / (scale * tau)
             col_max = nearest * a                                           # each target's largest logit
             torch.add(nearest * -a, dist, alpha=a, out=e).clamp_min_(floor).exp_()   # exp(logits - col max)
             if e_own is not None:
                 e_own.fill_(0.0)
             log_col_sum = torch.mv(e.T, ones).log_()
-            log_cols[tau][lo:hi] = col_max + log_col_sum
+            log_cols[i][lo:hi] = col_max + log_col_sum
             phi = (col_max - log_col_sum).mul_(0.5)                         # col max - c / 2
             for part, (plo, phi_) in enumerate(((lo, min(hi, m)), (max(lo, m), hi))):
                 if plo >= phi_:
                     continue
                 s = slice(plo - lo, phi_ - lo)
                 shift_u, shift_w = phi[s].max().item(), col_max[s].max().item()
-                rhs = reused(rhs_buffer, phi_ - plo, k + 2)
-                torch.mul(ta[plo:phi_], (phi[s] - shift_u).exp_()[:, None], out=rhs)   # [u t, u, .]
-                torch.exp(col_max[s] - shift_w, out=rhs[:, k + 1])                     # [u t, u, w]
-                if few:                                                     # (k + 2, n) either way
-                    out = torch.mm(rhs.T, e[:, s].T)
-                else:
-                    out = torch.mm(e[:, s], rhs).T
-                sums[tau][part].add(out[: k + 1], shift_u)
-                sums[tau][2].add(out[k + 1], shift_w)
+                u, w = (phi[s] - shift_u).exp_(), torch.exp(col_max[s] - shift_w)
+                buf = products[part] if one_block else None
+                if few:                                                     # [u t, u, w] as (k + 2, n)
+                    rhs = reused(scratch["rhs"], phi_ - plo, k + 2)
+                    torch.mul(ta[plo:phi_], u[:, None], out=rhs)
+                    rhs[:, k + 1] = w
+                    out = torch.mm(rhs.T, e[:, s].T, out=None if buf is None else reused(buf, k + 2, n))
+                    sums[i][part].add(out[: k + 1], shift_u)
+                    sums[i][2].add(out[k + 1], shift_w)
+                else:                   # [u t, u] would be as large as e: scale e's columns by u instead
+                    sums[i][2].add(torch.mv(e[:, s], w), shift_w)
+                    out = torch.mm(e[:, s].mul_(u), ta[plo:phi_, : k + 1],
+                                   out=None if buf is None else reused(buf, n, k + 1))
+                    sums[i][part].add(out.T, shift_u)
+            if one_block:
+                with flush.paused():
+                    yield finished(i)
         del dist
 
-    threshold = _EXACT_BELOW * cols * info.tiny / info.eps
-    results, redo = [], torch.zeros(n, dtype=torch.bool, device=x.device)
-    for tau in temperatures:
-        neg, pos, row = sums[tau]
-        bad = ~(row.value >= threshold)
-        log_w = row.value.log().add_(row.shift).neg_()                      # -r
-        diff = None
-        for sign, part in ((1.0, pos), (-1.0, neg)):
-            if part.value is None:                                          # no targets of this kind
-                log_w -= math.inf
-                continue
-            total_w = part.value[k]
-            bad |= ~(total_w >= threshold)
-            log_w += total_w.log().add_(part.shift)
-            if diff is None:
-                diff = part.value[:k].div_(total_w).mul_(sign)
-            else:
-                diff.addcdiv_(part.value[:k], total_w, value=sign)
-        redo |= bad
-        results.append((log_w, diff))
-
-    rows = redo.nonzero().flatten()
-    if len(rows):
-        # per-row shifts: the direct log-space formula for the rows the shared shifts served badly
-        targets = ta[:, :k]
-        chunk = max(1, budget // cols)
-        for i in range(0, len(rows), chunk):
-            r = rows[i : i + chunk]
-            dist = torch.mm(xa[r], ta.T).clamp_min_(0).sqrt_()           # (len(r), cols)
-            if self_mask:
-                dist[torch.arange(len(r), device=x.device), r] = math.inf
-            for tau, (log_w, diff) in zip(temperatures, results):
-                logits = dist * (-1.0 / (scale * tau))
-                log_a = logits - 0.5 * (torch.logsumexp(logits, dim=1, keepdim=True) + log_cols[tau])
-                lw = torch.zeros(len(r), **new)
-                df = torch.zeros(len(r), k, **new)
-                for sign, sl in ((-1.0, slice(0, m)), (1.0, slice(m, cols))):
-                    lw += torch.logsumexp(log_a[:, sl], dim=1)
-                    df.add_(torch.softmax(log_a[:, sl], dim=1) @ targets[sl], alpha=sign)
-                log_w[r], diff[:, r] = lw, df.T
-    return results
+    for i in range(0 if one_block else len(temperatures)):                  # all blocks' sums are in
+        with flush.paused():
+            yield finished(i)
 
 
-@contextmanager
-def _flush_denormals(device: torch.device):
-    """Treat subnormal floats as zero on this CPU thread for the duration (restored afterwards).
+def _recompute_rows(rows, log_w, diff, tau, log_col, xa, ta, m, scale, self_mask, chunk):
+    """The direct log-space formula with per-row shifts, for the rows the shared shifts served badly;
+    writes them into ``log_w`` (n,) and ``diff`` (k, n)."""
+    k, cols = ta.shape[1] - 2, ta.shape[0]
+    targets = ta[:, :k]
+    for i in range(0, len(rows), chunk):
+        r = rows[i : i + chunk]
+        dist = torch.mm(xa[r], ta.T).clamp_min_(0).sqrt_()                 # (len(r), cols)
+        if self_mask:
+            dist[torch.arange(len(r), device=dist.device), r] = math.inf
+        logits = dist * (-1.0 / (scale * tau))
+        log_a = logits - 0.5 * (torch.logsumexp(logits, dim=1, keepdim=True) + log_col)
+        lw, df = dist.new_zeros(len(r)), dist.new_zeros(len(r), k)
+        for sign, sl in ((-1.0, slice(0, m)), (1.0, slice(m, cols))):
+            lw += torch.logsumexp(log_a[:, sl], dim=1)
+            df.add_(torch.softmax(log_a[:, sl], dim=1) @ targets[sl], alpha=sign)
+        log_w[r], diff[:, r] = lw, df.T
 
-    Products far below the smallest normal float are dropped either way (their error is covered
-    by the exact recomputation of rows with small sums), but subnormal arithmetic can run many
-    times slower on the CPU.
+
+def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, threshold: float):
+    """One temperature's -r + log W+ + log W- (n,) and (m+ - m-) transposed (k, n), the latter in the
+    positives' sum, from its shifted sums; and which rows' sums fell below ``threshold``."""
+    bad = ~(row.value >= threshold)
+    log_w = row.value.log().add_(row.shift).neg_()                          # -r
+    diff = None
+    for sign, part in ((1.0, pos), (-1.0, neg)):
+        if part.value is None:                                              # no targets of this kind
+            log_w -= math.inf
+            continue
+        total_w = part.value[k]
+        bad |= ~(total_w >= threshold)
+        log_w += total_w.log().add_(part.shift)
+        if diff is None:
+            diff = part.value[:k].div_(total_w if sign > 0 else -total_w)     # x / -w = -(x / w) exactly
+        else:
+            diff.addcdiv_(part.value[:k], total_w, value=sign)
+    return log_w, diff, bad
+
+
+class _FlushDenormals:
+    """Treat subnormal floats as zero on this CPU thread inside ``with`` (restored afterwards).
+
+    Products far below the smallest normal float are dropped either way (their error is covered by
+    the exact recomputation of rows with small sums), but subnormal arithmetic can run many times
+    slower on the CPU.  ``paused()`` restores ordinary arithmetic while the caller weighs a temperature.
     """
-    if device.type != "cpu":
-        yield
-        return
-    probe = torch.tensor(2.0 ** -70, dtype=torch.float32)
-    already = bool(probe * probe == 0)
-    switched = not already and torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
+
+    def __init__(self, device: torch.device):
+        self.cpu, self.switched = device.type == "cpu", False
+
+    def __enter__(self):
+        probe = torch.tensor(2.0 ** -70, dtype=torch.float32)
+        if self.cpu and bool(probe * probe != 0):                          # not flushing already
+            self.switched = torch.set_flush_denormal(True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.switched:
+            torch.set_flush_denormal(False)
+        self.switched = False
+
+    @contextmanager
+    def paused(self):
+        switched = self.switched
         if switched:
             torch.set_flush_denormal(False)
+        try:
+            yield
+        finally:
+            if switched and self.switched:
+                torch.set_flush_denormal(True)
 
 
 def drift_loss(u: torch.Tensor, field: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .data import generator_device
 from .nets import mlp
 from .params import check_float
 
@@ -56,7 +57,7 @@ class GaussianEncoder(nn.Module):
         self.register_buffer("offset", torch.zeros(d) if offset is None else torch.tensor(offset).float())
 
     def draw_noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, self.d, generator=generator)
+        return torch.randn(n, self.d, generator=generator, device=generator_device(generator))
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, dict]:
         out = self.net(x).float()    # mean, scale and fiber point in float32 also under bfloat16 autocast

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import StandardNormal
+from .data import StandardNormal, generator_device
 from .drift import drift_field
 from .nets import mlp
 from .params import check_float, check_floats, check_int
@@ -89,7 +89,7 @@ def dsm_loss(critic: nn.Module, z: torch.Tensor, noise: float, generator: torch.
     """Denoising score matching at level ``noise`` on samples z (n, d): with z~ = z + noise * e,
     e ~ N(0, I), returns mean |noise * critic(z~) + e|^2, minimised when the critic is the score of
     the samples' law smoothed by N(0, noise^2 I)."""
-    e = torch.randn(z.shape, generator=generator).to(z.device)
+    e = torch.randn(z.shape, generator=generator, device=generator_device(generator)).to(z.device)
     return (noise * critic(z + noise * e) + e).pow(2).sum(dim=1).mean()
 
 

@@ -121,7 +121,12 @@ class FlowConfig:
 
 
 class _Method:
-    """What the three methods share: device, seeds, the run's random streams."""
+    """What the three methods share: device, seeds, the run's random streams.
+
+    The training batches (data, noise, flow times, fiber noise, the fields' samples) come from one
+    generator on the run's device, seeded with the schedule's seed: a CPU run draws exactly the
+    numbers it always did; a CUDA run draws from the GPU's generator, a different stream of the
+    same distributions.  The frames' fixed inputs come from a CPU generator on every device."""
 
     name = ""
 
@@ -131,7 +136,7 @@ class _Method:
         self.label = label or f"{self.name} seed {self.s.seed}"
         self.bf16 = self.s.precision == "bfloat16"
         torch.manual_seed(self.s.seed)               # network initialisation
-        self.gen = seeded(self.s.seed)               # training batches
+        self.gen = seeded(self.s.seed, self.device)  # training batches, drawn on the run's device
         self.show_gen = seeded(10_000 + self.s.seed)  # fixed inputs of the frames: the same points move
 
     trained: list[nn.Module]
@@ -176,7 +181,7 @@ class PlainDrift(_Method):
 
     def step(self, it):
         with self.autocast():
-            x = self.net(torch.randn(self.s.batch, self.cfg.noise_dim, generator=self.gen).to(self.device))
+            x = self.net(torch.randn(self.s.batch, self.cfg.noise_dim, generator=self.gen, device=self.device))
         x = x.float()
         return {"loss": drift_loss(x, self.field.velocity(x, self.cfg.data, self.gen)), **self.field.stats()}
 
@@ -261,13 +266,13 @@ class Flow(_Method):
         """n training times in (0, 1): uniform, or logit-normal around ``logit_normal_mean``."""
         mean = self.cfg.logit_normal_mean
         if mean is None:
-            return torch.rand(n, generator=self.gen).to(self.device)
-        return torch.sigmoid(torch.randn(n, generator=self.gen) + mean).to(self.device)
+            return torch.rand(n, generator=self.gen, device=self.device)
+        return torch.sigmoid(torch.randn(n, generator=self.gen, device=self.device) + mean)
 
     def step(self, it):
         B, dim, gen, dev = self.s.batch, self.cfg.data.dim, self.gen, self.device
         x1 = self.cfg.data.sample(B, gen).to(dev)
-        x0 = torch.randn(B, dim, generator=gen).to(dev)
+        x0 = torch.randn(B, dim, generator=gen, device=dev)
         t = self.times(B)
         xt = (1 - t[:, None]) * x0 + t[:, None] * x1
         with self.autocast():

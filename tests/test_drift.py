@@ -179,3 +179,30 @@ def test_recomputed_distance_blocks_give_the_same_field(monkeypatch):
     monkeypatch.setattr(drift, "KEPT_BLOCKS", 0)             # every block computed again in the field pass
     again = drift_field(x, pos, None, (0.05, 0.2), scale_free=True, max_block_elements=80 * 25)
     torch.testing.assert_close(again, kept, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("self_mask", [False, True])
+@pytest.mark.parametrize("block", [None, 23])
+def test_many_dimensions_give_the_plain_definition(self_mask, block):
+    """Above 126 dimensions the products scale the kernel's columns instead of copying the targets."""
+    g = gen(15)
+    x, pos, neg = (torch.randn(n, 200, generator=g, dtype=torch.float64) for n in (50, 60, 40))
+    neg = None if self_mask else neg
+    cols = 60 + (50 if self_mask else 40)
+    v = drift_field(x, pos + 0.3, neg, (15.0, 40.0), unit_rms=False,
+                    max_block_elements=None if block is None else block * 50)
+    ref = sum(reference_field(x, pos + 0.3, x if self_mask else neg, t, self_mask) for t in (15.0, 40.0))
+    assert block is None or block < cols       # the blocked case really takes several blocks
+    torch.testing.assert_close(v, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_a_far_outlier_in_many_dimensions_is_recomputed_exactly_in_float32():
+    """As the 2-D outlier test above, in 130 dimensions (the scaled-columns products)."""
+    g = gen(16)
+    x, pos, neg = (0.1 * torch.randn(n, 130, generator=g) for n in (41, 51, 31))
+    pos[:, 0] += 1.0
+    x[-1, 0], pos[-1, 0], neg[-1, 0] = 40.0, 46.0, 34.0     # an outlier mover, a positive and a negative 6 from it
+    v = drift_field(x, pos, neg, temperatures=(0.05,), unit_rms=False)
+    ref = reference_field(x, pos, neg, 0.05, False)
+    assert torch.isfinite(v).all() and ref[-1, 0] > 1.0
+    torch.testing.assert_close(v.double(), ref, rtol=1e-4, atol=1e-6)

