@@ -23,6 +23,8 @@ def test_profiles_and_overrides():
         check_profile("fast")
     with pytest.raises(ValueError, match="unknown parameter"):
         resolve(MODE_COLLAPSE_PROFILES, "ci", colour="red")
+    # "paper" enlarges only the chapters that define it; the others build as in "full"
+    assert resolve(MODE_COLLAPSE_PROFILES, "paper") == MODE_COLLAPSE_PROFILES["full"]
 
 
 @pytest.mark.parametrize("chapter, settings", [
@@ -30,7 +32,7 @@ def test_profiles_and_overrides():
     (surface, surface.SurfaceSettings), (mnist_chapter, mnist_chapter.MnistSettings),
 ])
 def test_every_chapter_has_both_profiles_as_settings(chapter, settings):
-    assert set(chapter.PROFILES) == {"ci", "full"}
+    assert {"ci", "full"} <= set(chapter.PROFILES) <= {"ci", "full", "paper"}
     assert all(type(s) is settings for s in chapter.PROFILES.values())
     assert chapter.PROFILES["ci"] != chapter.PROFILES["full"]
     assert chapter.PROFILES["ci"].steps < chapter.PROFILES["full"].steps

@@ -45,7 +45,7 @@ def test_under_bfloat16_the_field_and_the_losses_see_float32(one_thread):
 
 def test_mnist_settings_pass_the_precision_to_the_schedule():
     from chartlib.mnist_chapter import MnistSettings
-    assert MnistSettings(precision="bfloat16").schedule().precision == "bfloat16"
+    assert MnistSettings(precision="bfloat16").schedule(0).precision == "bfloat16"
     assert MnistSettings().flow_config().schedule.precision == "float32"
     with pytest.raises(ValueError, match="precision='half' is not allowed"):
         MnistSettings(precision="half")
