@@ -421,9 +421,14 @@ GRID_DIMS = (12, 32, 128)                # the charts shown there: the note's th
 
 
 def grid_runs(result: Result) -> dict:
-    """The first seed's run of flow matching (fixed and before) and of the note's three chart sizes,
-    by label, for the sample grid over training (the other arms are in the explorer and the final grid)."""
-    return {a.label: a.runs[0] for a in result.arms.values()
+    """The first seed's run of flow matching (clean and velocity prediction) and of the note's three
+    chart sizes, by a short panel title, for the sample grid over training (the other arms are in
+    the explorer and the final grids)."""
+    def title(a: Arm) -> str:
+        if a.extra["kind"] == "flow":
+            return "velocity prediction" if a.key == "flow-velocity" else "flow matching"
+        return f"{a.extra['latent_dim']}-D, {a.extra['encoding']}"
+    return {title(a): a.runs[0] for a in result.arms.values()
             if a.extra.get("variant") in GRID_FLOWS or (a.extra["kind"] == "chart" and a.extra["latent_dim"] in GRID_DIMS)}
 
 

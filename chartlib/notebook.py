@@ -11,13 +11,13 @@ from .paths import book_build, build_dir, write_metrics
 
 # Cold times (seconds a fresh machine pays, run cache empty) per notebook, for when no build on this
 # machine has recorded its own (``_build/timings/<profile>.json``).  CPU: 2 cores of an AMD EPYC, no
-# GPU, stop 15 (full: ``make book`` with an empty run cache; ci: the book built inside a fresh clone's
-# test session).  GPU: one H200, stop 15, the code before the drift-field and bf16 changes (full
+# GPU (full: stop 16, ``python -m chartlib.build`` with an empty run cache and the classifier trained,
+# MNIST at its stop-16 sizes; ci: stop 15, the book built inside a fresh clone's test session).  GPU: one H200, stop 15, the code before the drift-field and bf16 changes (full
 # profile, chapters 1, 2 and 5 only; the ci profile was not run on a GPU).
 MEASURED = {
     "cpu": {"description": "2 CPU cores (AMD EPYC), no GPU",
-            "full": {"01_mode_collapse": 231, "02_chart_transport": 190, "03_space_filling": 29,
-                     "04_stochastic_encoding": 106, "05_mnist": 319},
+            "full": {"01_mode_collapse": 247, "02_chart_transport": 209, "03_space_filling": 31,
+                     "04_stochastic_encoding": 107, "05_mnist": 1356},
             "ci": {"01_mode_collapse": 32, "02_chart_transport": 25, "03_space_filling": 9,
                    "04_stochastic_encoding": 28, "05_mnist": 53}},
     "cuda": {"description": "one NVIDIA H200",
