@@ -37,6 +37,7 @@ from .training import LR_SCHEDULES, PRECISIONS
 
 ENCODINGS = ("deterministic", "stochastic")
 GAP_DIM = 12              # the chart the gap study varies
+GAP_TEMPERATURES = (0.1, 0.2, 0.5)   # the gap study's broader kernels (relative, as the chapter's own)
 FLOW = "flow"
 SPLIT_SEED = 424_242      # the shuffle that splits the test digits into held-out and reference
 EVAL_SEED = 515_151       # the noise behind every arm's evaluation samples
@@ -189,17 +190,21 @@ class MnistSettings:
 
     def gap_arms(self) -> dict[str, tuple[str, dict, list]]:
         """The gap study: the deterministic chart at 12-D (else the first latent dimension), first seed,
-        trained twice as long, and with three times the drift weight lambda."""
+        trained twice as long, with three times the drift weight lambda, and with broader kernels
+        (``GAP_TEMPERATURES``)."""
         if not self.gap_study or "deterministic" not in self.encodings:
             return {}
         d = GAP_DIM if GAP_DIM in self.latent_dims else self.latent_dims[0]
         base = self.chart_config(d, "deterministic", self.seeds[0])
         longer = replace(base, schedule=replace(base.schedule, steps=2 * self.steps))
         heavier = replace(base, drift_weight=3 * self.drift_weight)
+        broader = replace(base, field=KernelField(GAP_TEMPERATURES, scale_free=True))
         facts = {"kind": "gap", "latent_dim": d, "encoding": "deterministic"}
         return {"gap-steps": (f"chart {d}-D, deterministic, {2 * self.steps} steps", {**facts, "change": "steps"}, [longer]),
                 "gap-lambda": (f"chart {d}-D, deterministic, λ = {3 * self.drift_weight:g}",
-                               {**facts, "change": "lambda"}, [heavier])}
+                               {**facts, "change": "lambda"}, [heavier]),
+                "gap-temperatures": (f"chart {d}-D, deterministic, τ = {', '.join(f'{t:g}' for t in GAP_TEMPERATURES)}",
+                                     {**facts, "change": "temperatures"}, [broader])}
 
 
 def arm_key(latent_dim: int, encoding: str) -> str:

@@ -108,7 +108,7 @@ def test_arms_train_every_seed_with_one_schedule_and_distinct_cache_keys():
     s = dataclasses.replace(ch.PROFILES["ci"], seeds=(0, 3))
     arms = s.arms()
     charts = [ch.arm_key(d, e) for d in s.latent_dims for e in s.encodings]
-    assert list(arms) == [*s.flow_variants, *charts, "gap-steps", "gap-lambda"]
+    assert list(arms) == [*s.flow_variants, *charts, "gap-steps", "gap-lambda", "gap-temperatures"]
     assert ch.arm_key(12, "deterministic") == "d12-deterministic"
     for key, (label, facts, cfgs) in arms.items():
         assert label and facts["kind"] in ("flow", "chart", "gap")
@@ -133,6 +133,7 @@ def test_arms_train_every_seed_with_one_schedule_and_distinct_cache_keys():
     base = arms["d12-deterministic"][2][0]
     assert arms["gap-steps"][2][0] == dataclasses.replace(base, schedule=dataclasses.replace(base.schedule, steps=2 * s.steps))
     assert arms["gap-lambda"][2][0] == dataclasses.replace(base, drift_weight=3 * s.drift_weight)
+    assert arms["gap-temperatures"][2][0] == dataclasses.replace(base, field=KernelField(ch.GAP_TEMPERATURES, True))
     assert ch.FLOW_VARIANTS[ch.FLOW][1:3] == ("clean", "clean")           # the chapter's baseline predicts the digit
     keys = [run_key(c) for _, _, cfgs in arms.values() for c in cfgs]
     assert len(set(keys)) == len(keys)
