@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from chartlib import claims as cl
+from chartlib import mnist_claims as cl
 from chartlib import mnist
 from chartlib import mnist_chapter as ch
 from chartlib import mnist_figures as mf
+from chartlib import mnist_text as tx
 from chartlib.cache import run_key
 from chartlib.encoders import Deterministic, Gaussian
 from chartlib.evaluation import Arm, Result, spread
@@ -213,13 +214,13 @@ def test_book_claims_on_flow_matching_and_the_best_dimension():
     curve = {(2, "deterministic"): 50, (12, "deterministic"): 10, (128, "deterministic"): 40,
              (2, "stochastic"): 50, (16, "stochastic"): 11, (128, "stochastic"): 40}
     rec = ch.record(_result(curve, {ch.FLOW: 100.0, "flow-velocity": 900.0}), [])
-    rows = {r["claim"]: r for r in cl._mnist(rec)}
+    rows = {r["claim"]: r for r in cl.mnist_rows(rec)}
     fix = rows["Predicting the clean digit instead of the velocity makes flow matching on pixels work"]
     assert fix["verdict"] == "reproduced"
     best = rows["The best latent dimension lies near MNIST's intrinsic dimension"]
     assert best["verdict"] == "reproduced" and "deterministic 12-D" in best["value"]
     far = ch.record(_result({**curve, (2, "deterministic"): 1.0}, {ch.FLOW: 400.0, "flow-velocity": 900.0}), [])
-    rows = {r["claim"]: r["verdict"] for r in cl._mnist(far)}
+    rows = {r["claim"]: r["verdict"] for r in cl.mnist_rows(far)}
     assert rows["The best latent dimension lies near MNIST's intrinsic dimension"] == "not reproduced"
     assert rows["Predicting the clean digit instead of the velocity makes flow matching on pixels work"] == "not reproduced"
     assert cl.best_dimensions({(2, "deterministic"): [5.0, 1.0], (12, "deterministic"): [2.0, 3.0]}) == \
@@ -229,19 +230,19 @@ def test_book_claims_on_flow_matching_and_the_best_dimension():
 def test_table_rows_of_the_chapter():
     result = _result({(12, "deterministic"): [10, 14], (12, "stochastic"): 12},
                      {ch.FLOW: 100.0, "flow-velocity": 900.0})
-    flows = ch.flow_rows(result)
+    flows = tx.flow_rows(result)
     assert [r["prediction"] for r in flows] == ["clean", "velocity"] and flows[1]["fd"] == "900"
-    assert "9.0× lower" in ch.flow_sentence(result)
-    charts = ch.chart_rows(result)
+    assert "9.0× lower" in tx.flow_sentence(result)
+    charts = tx.chart_rows(result)
     assert [r["arm"] for r in charts] == ["chart 12-D, deterministic", "chart 12-D, stochastic"]
     assert charts[0]["fd"] == "12 ± 2.8" and charts[0]["recon_fd"] == "6 ± 1.4" and charts[0]["gap"] == "2 ± 0"
     assert [r["mean_sigma"] for r in charts] == ["", "0.3"]
-    assert [r["nfe"] for r in ch.cost_rows(result)] == [50, 50, 1, 1]
-    assert "100× faster" in ch.cost_sentence(result)
-    assert "12-D: 0.5 deterministic vs 0.5 stochastic" in ch.diagnostic_sentence(result)
-    assert [r["estimate"] for r in ch.intrinsic_rows(result)] == [13.5, 12.5, 9.0, 8.0]
-    assert "13.5 in pixels" in ch.intrinsic_sentence(result)
-    assert ch.gap_rows(result) == []                        # no gap study in this result
+    assert [r["nfe"] for r in tx.cost_rows(result)] == [50, 50, 1, 1]
+    assert "100× faster" in tx.cost_sentence(result)
+    assert "12-D: 0.5 deterministic vs 0.5 stochastic" in tx.diagnostic_sentence(result)
+    assert [r["estimate"] for r in tx.intrinsic_rows(result)] == [13.5, 12.5, 9.0, 8.0]
+    assert "13.5 in pixels" in tx.intrinsic_sentence(result)
+    assert tx.gap_rows(result) == []                        # no gap study in this result
 
 
 def test_score_figure_has_both_encodings_reference_lines_and_the_intrinsic_band():
