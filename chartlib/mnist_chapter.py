@@ -214,12 +214,12 @@ def arm_key(latent_dim: int, encoding: str) -> str:
 
 PROFILES = {
     # every phenomenon at its smallest: two flow-matching variants, four latent dimensions, one seed
-    # (so no spread over seeds); the digits are still blobs at this size.  bfloat16 forward passes:
+    # (so no spread over seeds), no gap study; the digits are still blobs at this size.  bfloat16 forward passes:
     # 2.2x faster steps at width 1024, FD within 1.3 of float32 on the same seed against 6-23 between
     # seeds (600 steps, 12-D chart and flow matching, two seeds).
     "ci": MnistSettings(steps=200, batch=128, width=256, n_eval=1000, n_snapshots=6, kid_subsets=20,
                         latent_dims=(2, 12, 32, 128), flow_variants=(FLOW, "flow-velocity"), seeds=(0,),
-                        precision="bfloat16", intrinsic_points=(1000,), intrinsic_repeats=2),
+                        precision="bfloat16", intrinsic_points=(1000,), intrinsic_repeats=2, gap_study=False),
     "full": MnistSettings(precision="bfloat16"),
     # for a GPU: longer training, wider networks, three seeds, more latent dimensions
     "paper": MnistSettings(steps=10_000, width=1024, seeds=(0, 1, 2),

@@ -231,7 +231,8 @@ def gap_sentence(result: Result) -> str:
     """What the gap study shows, in words (computed)."""
     rows = gap_rows(result)
     if len(rows) < 2:
-        return "The gap study needs the deterministic chart it varies (gap_study = True)."
+        return ("The gap study was not run: the ci profile leaves it out, and it needs the deterministic "
+                "encoding; the full profile runs it.")
     base = rows[0]
     parts = [f"{r['arm']}: samples {r['fd']:.0f}, reconstructions {r['recon_fd']:.0f} (×{r['gap']:.1f})" for r in rows]
     return (f"**Measured.** " + "; ".join(parts) + f". The chart it varies scores ×{base['gap']:.1f}. A change that "

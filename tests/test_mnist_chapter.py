@@ -106,7 +106,7 @@ def test_settings_validate_and_profiles_are_instances():
 
 
 def test_arms_train_every_seed_with_one_schedule_and_distinct_cache_keys():
-    s = dataclasses.replace(ch.PROFILES["ci"], seeds=(0, 3))
+    s = dataclasses.replace(ch.PROFILES["ci"], seeds=(0, 3), gap_study=True)
     arms = s.arms()
     charts = [ch.arm_key(d, e) for d in s.latent_dims for e in s.encodings]
     assert list(arms) == [*s.flow_variants, *charts, "gap-steps", "gap-lambda", "gap-temperatures"]
