@@ -191,8 +191,7 @@ def flow_sentence(result: Result) -> str:
     best = min(flows.values(), key=lambda a: statistics.fmean(_seeds(a, "scores", "fd")))
     return (f"**Measured.** Predicting the clean digit brings flow matching's FD from {old:.0f} (velocity "
             f"prediction) to {new:.0f}, {old / new:.1f}× lower, with the same network, steps and sampler; "
-            f"the best variant here is *{best.label}*. Look at the digit grid above: velocity prediction leaves "
-            f"the pixel noise of $x_0$ in every sample.")
+            f"the best variant here is *{best.label}*. The digit grid above shows both kinds of samples.")
 
 
 INTRINSIC_COLUMNS = {"space": "space", "digits": "digits", "estimate": "two-NN dimension", "spread": "uncertainty"}
