@@ -92,8 +92,9 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     return "executed"
 
 
-# the line ``chartlib.training.Progress`` prints when a run finishes under the build
-PROGRESS_LINE = re.compile(r"trained .+: \d+ steps in [\d.]+ s")
+# the lines ``chartlib.training.Progress`` prints when a run finishes under the build, and
+# ``chartlib.cache.cached_all`` when runs train in worker processes
+PROGRESS_LINE = re.compile(r"trained .+: \d+ steps in [\d.]+ s( \(worker\))?|training \d+ runs in \d+ worker processes")
 
 
 def show_parameters(source: str, parameters: dict) -> str:

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
 import warnings
 from dataclasses import asdict
@@ -237,7 +238,12 @@ def _train_side_by_side(jobs: list[tuple], device: str, folder: Path, workers: i
     for k, cfg, label in jobs:
         pool.apply_async(_train_in_worker, (cfg, device, label), callback=lambda r, k=k: done.put((k, r, None)),
                          error_callback=lambda e, k=k: done.put((k, None, e)))
-    print(f"training {len(jobs)} runs in {workers} worker processes")
+    bar = None
+    if os.environ.get("CHARTLIB_PROGRESS", "bar") == "bar":            # interactive: one bar over the runs
+        from tqdm.std import tqdm
+        bar = tqdm(total=len(jobs), desc=f"{len(jobs)} runs in {workers} workers", unit="run", file=sys.stdout)
+    else:
+        print(f"training {len(jobs)} runs in {workers} worker processes")
     trained, by_key = {}, {k: (cfg, label) for k, cfg, label in jobs}
     try:
         for _ in jobs:
@@ -254,9 +260,16 @@ def _train_side_by_side(jobs: list[tuple], device: str, folder: Path, workers: i
             save(run, k, folder, cfg)
             _note(k, run, "trained")
             trained[k] = run
-            print(f"trained {label or f'{run.method} seed {cfg.schedule.seed}'}: {cfg.schedule.steps} steps in "
-                  f"{run.seconds:.1f} s (worker)")
+            name = label or f"{run.method} seed {cfg.schedule.seed}"
+            if bar is not None:
+                bar.set_postfix_str(f"{name}: {run.seconds:.1f} s", refresh=False)
+                bar.update(1)
+            else:
+                print(f"trained {name}: {cfg.schedule.steps} steps in {run.seconds:.1f} s (worker)")
     except BaseException:
         compute.close_pool()        # a failure or an interrupt: stop the workers; what they had is not cached
         raise
+    finally:
+        if bar is not None:
+            bar.close()
     return trained

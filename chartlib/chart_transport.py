@@ -8,7 +8,7 @@ import torch
 
 from .compute import one_cpu_thread
 from .evaluation import (Result, Stopwatch, bimodal_scores, bimodal_summary, chart_fit, data_floor,
-                         majority_over_training, sampling_rate, train_arm)
+                         majority_over_training, sampling_rate, train_arms)
 from .fields import KernelField
 from .methods import ChartConfig, FlowConfig, Schedule, euler_sample, method_for
 from .mode_collapse import BimodalSettings
@@ -69,28 +69,29 @@ def run(s: ChartTransportSettings, device=None) -> Result:
     seeds = range(s.seeds)
     modes = lambda r: bimodal_scores(r.final["samples"], s.data, held)  # noqa: E731
     charted = lambda r: {**modes(r), **chart_fit(r)}  # noqa: E731
-    arms = {
-        CHART: train_arm(CHART, "chart transport", [s.chart_config(i) for i in seeds], charted, device),
-        OFFSET: train_arm(OFFSET, "chart, offset encoder",
-                          [s.chart_config(i, latent_offset=tuple(s.latent_offset)) for i in seeds], charted, device),
-        DETACHED: train_arm(DETACHED, "chart, detached reconstruction", [s.chart_config(0, detach_recon=True)],
-                            charted, device),
-        FLOW: train_arm(FLOW, "flow matching", [s.flow_config(i) for i in seeds], modes, device),
-        RELEASED: train_arm(RELEASED, f"chart, released code's field (floor {s.reference_floor:g})",
-                            [s.chart_config(i, field=s.released(s.reference_floor)) for i in range(s.reference_seeds)],
-                            charted, device),
-        RELEASED_NO_FLOOR: train_arm(RELEASED_NO_FLOOR, "chart, released code's field without its floor",
-                                     [s.chart_config(i, field=s.released(0.0)) for i in range(s.reference_seeds)],
-                                     charted, device),
+    plans = {
+        CHART: ("chart transport", [s.chart_config(i) for i in seeds], charted),
+        OFFSET: ("chart, offset encoder", [s.chart_config(i, latent_offset=tuple(s.latent_offset)) for i in seeds],
+                 charted),
+        DETACHED: ("chart, detached reconstruction", [s.chart_config(0, detach_recon=True)], charted),
+        FLOW: ("flow matching", [s.flow_config(i) for i in seeds], modes),
+        RELEASED: (f"chart, released code's field (floor {s.reference_floor:g})",
+                   [s.chart_config(i, field=s.released(s.reference_floor)) for i in range(s.reference_seeds)], charted),
+        RELEASED_NO_FLOOR: ("chart, released code's field without its floor",
+                            [s.chart_config(i, field=s.released(0.0)) for i in range(s.reference_seeds)], charted),
     }
+    sweep_plans = {f"lambda_{lam:g}": (f"λ={lam:g}", [s.chart_config(i, drift_weight=lam)
+                                                     for i in range(s.weight_sweep_seeds)], charted)
+                   for lam in s.weight_sweep}
+    trained = train_arms(plans | sweep_plans, device)     # every run of the chapter in one batch (shared workers)
+    arms = {key: trained[key] for key in plans}
     for key, arm in arms.items():
         arm.summary = bimodal_summary(arm.per_seed)
         if key != FLOW:
             arm.extra["majority_over_training"] = [majority_over_training(r, s.data) for r in arm.runs]
     weight_sweep = {}
     for lam in s.weight_sweep:
-        arm = train_arm(f"lambda_{lam:g}", f"λ={lam:g}", [s.chart_config(i, drift_weight=lam)
-                                                          for i in range(s.weight_sweep_seeds)], charted, device)
+        arm = trained[f"lambda_{lam:g}"]
         weight_sweep[lam] = {"per_seed": arm.per_seed, "summary": bimodal_summary(arm.per_seed)}
     cost = sampling_cost(s, arms[CHART].runs[0], arms[FLOW].runs[0], device)
     return Result(arms, {"weight_sweep": weight_sweep, "floor_energy": floor, "sampling_cost": cost},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import sys
 
 from .params import check_int
 
@@ -60,30 +61,44 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+AUTO_CAP = 8           # unset: at most this many workers (each holds its own copy of torch, ~0.4 GB)
+
+
 def default_workers(device=None) -> int:
     """How many runs train at once: ``$CHARTLIB_WORKERS`` (a number, or ``auto``: the usable cores
     divided by torch's thread count in this process, since each worker uses as many threads as this
-    process so that a run's bits do not depend on where it trained); 1 when unset, and always 1
-    off the CPU (one device, one run at a time).
+    process so that a run's bits do not depend on where it trained); when unset, ``auto`` capped at
+    ``AUTO_CAP`` in a notebook's kernel (and wherever the main module is not a file), 1 under a script
+    or ``python -m`` (a spawned worker re-runs a script's top level, so a script asks for workers
+    itself, its main code guarded by ``if __name__ == "__main__"``); always 1 off the CPU.
 
-    The default is 1 because on this project's shared 2-core machine two workers were not faster:
-    the ci chapters 1, 2 and 4 took 0.66x to 1.2x the one-process time (other jobs held the second
-    core, and each worker spends about 2 s importing torch); see README, "Budgets and measured times".
+    The toy chapters train on one thread, so without workers they leave every other core idle.  With
+    a chapter's runs handed over as one batch (``evaluation.train_arms``), two workers made the ci
+    chapters 1-4 1.33x faster even while another job held one of this machine's two cores (104.5 s
+    against 78.6 s, every metric bit-identical); ``CHARTLIB_WORKERS=1`` trains one run after another.
     """
     import torch
     if device is not None and torch.device(device).type != "cpu":
         return 1
     env = os.environ.get(WORKERS_ENV, "").strip()
+    auto = max(1, usable_cores() // torch.get_num_threads())
     if env.lower() == "auto":
-        return max(1, usable_cores() // torch.get_num_threads())
+        return auto
     if not env:
-        return 1
+        return 1 if workers_rerun_main() else min(auto, AUTO_CAP)
     try:
         value = int(env)
     except ValueError:
         raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed: {WORKERS_ENV} must be an integer between 1 and "
                          f"256, or auto (one worker per usable core)") from None
     return check_int(WORKERS_ENV, value, 1, 256)
+
+
+def workers_rerun_main() -> bool:
+    """Whether a spawned worker would run this process's main module again: a script or a module run
+    with ``python -m`` (not a Jupyter kernel, whose main module is no file)."""
+    main = sys.modules.get("__main__")
+    return getattr(main, "__file__", None) is not None or getattr(main, "__spec__", None) is not None
 
 
 _POOL = None          # (pool, workers, threads)

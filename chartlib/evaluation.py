@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -172,13 +173,25 @@ def sampling_rate(sample, n: int = 2000, repeats: int = 5, device=None) -> float
     return n / statistics.median(times)
 
 
-def train_arm(key: str, label: str, configs: list, score, device=None, workers: int | None = None) -> Arm:
-    """Train (or load) one run per config through the run cache and score each: ``score(run)`` gives
-    that seed's measurements.  Progress bars and errors name the arm and seed.  Runs missing from
-    the cache train side by side in ``workers`` processes (``chartlib.cache.cached_all``; default
-    ``$CHARTLIB_WORKERS``, else 1; each run's result is the same however it trained)."""
+def train_arms(plans: dict[str, tuple[str, list, Callable]], device=None, workers: int | None = None) -> dict[str, Arm]:
+    """Train (or load) every arm of ``plans`` (key -> (label, configs, score)) through the run cache as
+    one batch, then score each run: ``score(run)`` gives that seed's measurements.  Progress bars and
+    errors name the arm and seed.  The runs missing from the cache train side by side in ``workers``
+    processes (``chartlib.cache.cached_all``; default ``chartlib.compute.default_workers``), all arms'
+    runs sharing the workers, so a chapter with many small arms keeps every core busy; each run's
+    result is the same however it trained."""
     from .cache import cached_all
-    runs = cached_all(configs, device=device, labels=[f"{label} · seed {c.schedule.seed}" for c in configs],
-                      workers=workers)
-    per_seed = [{"seed": c.schedule.seed, **score(r), "train_seconds": r.seconds} for c, r in zip(configs, runs)]
-    return Arm(key, label, runs, per_seed)
+    configs = [c for _, cfgs, _ in plans.values() for c in cfgs]
+    labels = [f"{label} · seed {c.schedule.seed}" for label, cfgs, _ in plans.values() for c in cfgs]
+    runs = iter(cached_all(configs, device=device, labels=labels, workers=workers))
+    arms = {}
+    for key, (label, cfgs, score) in plans.items():
+        arm_runs = [next(runs) for _ in cfgs]
+        per_seed = [{"seed": c.schedule.seed, **score(r), "train_seconds": r.seconds} for c, r in zip(cfgs, arm_runs)]
+        arms[key] = Arm(key, label, arm_runs, per_seed)
+    return arms
+
+
+def train_arm(key: str, label: str, configs: list, score, device=None, workers: int | None = None) -> Arm:
+    """One arm: ``train_arms`` with a single plan."""
+    return train_arms({key: (label, configs, score)}, device, workers)[key]

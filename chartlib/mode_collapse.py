@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from .compute import one_cpu_thread
 from .data import Bimodal
 from .evaluation import (Result, Stopwatch, bimodal_scores, bimodal_summary, data_floor, majority_over_training,
-                         train_arm)
+                         train_arms)
 from .fields import KernelField
 from .methods import DriftConfig, Schedule
 from .params import check_float, check_floats, check_int
@@ -97,22 +97,27 @@ def run(s: ModeCollapseSettings, device=None) -> Result:
     clock = Stopwatch()
     held, floor = data_floor(s.data, s.n_eval)
     score = lambda r: bimodal_scores(r.final["samples"], s.data, held)  # noqa: E731
+    plans = {key: (label, [s.config(i, field) for i in range(s.seeds)], score)
+             for key, (field, label) in s.fields().items()}
+    plans |= {f"sweep_{ratio:g}": (f"sep/τ={ratio:g}", [s.config(i, KernelField((s.separation / ratio,)))
+                                                       for i in range(s.sweep_seeds)], score)
+              for ratio in s.sweep_ratios}
+    plans |= {f"floor_{f:g}": (f"released field, floor {f:g}", [s.config(i, s.released(f)) for i in range(s.floor_seeds)],
+                               score) for f in s.floors}
+    trained = train_arms(plans, device)        # every run of the chapter in one batch (shared workers)
     arms = {}
-    for key, (field, label) in s.fields().items():
-        arm = train_arm(key, label, [s.config(i, field) for i in range(s.seeds)], score, device)
+    for key in s.fields():
+        arm = arms[key] = trained[key]
         arm.summary = bimodal_summary(arm.per_seed)
         arm.extra["majority_over_training"] = [majority_over_training(r, s.data) for r in arm.runs]
-        arms[key] = arm
     sweep = {}
     for ratio in s.sweep_ratios:
-        tau = s.separation / ratio
-        arm = train_arm(f"sweep_{ratio:g}", f"sep/τ={ratio:g}",
-                        [s.config(i, KernelField((tau,))) for i in range(s.sweep_seeds)], score, device)
-        sweep[ratio] = {"temperature": tau, "per_seed": arm.per_seed, "summary": bimodal_summary(arm.per_seed)}
+        arm = trained[f"sweep_{ratio:g}"]
+        sweep[ratio] = {"temperature": s.separation / ratio, "per_seed": arm.per_seed,
+                        "summary": bimodal_summary(arm.per_seed)}
     floors, floor_runs = {}, {}
     for f in s.floors:
-        arm = train_arm(f"floor_{f:g}", f"released field, floor {f:g}",
-                        [s.config(i, s.released(f)) for i in range(s.floor_seeds)], score, device)
+        arm = trained[f"floor_{f:g}"]
         arm.extra["majority_over_training"] = [majority_over_training(r, s.data) for r in arm.runs]
         floors[f] = {"per_seed": arm.per_seed, "summary": bimodal_summary(arm.per_seed),
                      "majority_over_training": arm.extra["majority_over_training"]}

@@ -9,7 +9,7 @@ from . import metrics
 from .compute import one_cpu_thread
 from .data import SurfaceMixture
 from .encoders import Deterministic, Gaussian
-from .evaluation import Result, Stopwatch, data_floor, surface_scores, surface_summary, train_arm
+from .evaluation import Result, Stopwatch, data_floor, surface_scores, surface_summary, train_arms
 from .fields import CriticField, KernelField
 from .methods import ChartConfig, Schedule
 from .params import check_float, check_floats, check_int
@@ -88,11 +88,10 @@ def run(s: SurfaceSettings, stochastic: bool, device=None) -> Result:
     data = s.data
     held, floor = data_floor(data, s.n_eval)
     score = lambda r: surface_scores(r, data, held, s.thresholds)  # noqa: E731
-    arms = {}
-    for key, (label, encoder, field, weight, seeds) in s.arms(stochastic).items():
-        arm = train_arm(key, label, [s.config(i, encoder, field, weight) for i in range(seeds)], score, device)
+    arms = train_arms({key: (label, [s.config(i, encoder, field, weight) for i in range(seeds)], score)
+                       for key, (label, encoder, field, weight, seeds) in s.arms(stochastic).items()}, device)
+    for arm in arms.values():
         arm.summary = surface_summary(arm.per_seed, s.thresholds)
-        arms[key] = arm
     floor_dist = data.distance_to_surface(held)
     measured = {"floor_energy": floor, "thresholds": list(s.thresholds),
                 "data_latent_dimension_reference": metrics.two_nn_dimension(held),

@@ -1,14 +1,16 @@
 """Independent runs trained side by side in worker processes (``chartlib.cache.cached_all``): each
 run bit for bit the run trained alone, cached and noted as trained by the parent, a worker's error
 raised in the parent with its message, and the worker count's setting."""
-from dataclasses import replace
+import sys
+import types
+from dataclasses import asdict, replace
 
 import pytest
 import torch
 
 from chartlib import cache, compute
 from chartlib.encoders import Gaussian
-from chartlib.evaluation import train_arm
+from chartlib.evaluation import train_arm, train_arms
 from chartlib.fields import CriticField
 from chartlib.methods import ChartConfig, DriftConfig, FlowConfig, Schedule, TrainingDiverged, train_run
 
@@ -63,6 +65,8 @@ def test_train_arm_trains_only_the_missing_runs_in_workers(tmp_path, one_thread,
     assert sorted(e["event"] for e in cache.LEDGER) == ["loaded", "trained", "trained", "trained"]
     out = capsys.readouterr().out
     assert "training 2 runs in 2 worker processes" in out and "trained arm · seed 2: 30 steps in" in out
+    from chartlib.build import PROGRESS_LINE           # the book's pages hide this log (build.tidy)
+    assert all(PROGRESS_LINE.fullmatch(line) for line in out.splitlines()), out
 
 
 def test_a_worker_error_is_raised_here_and_nothing_of_it_is_cached(tmp_path, one_thread):
@@ -76,8 +80,31 @@ def test_a_worker_error_is_raised_here_and_nothing_of_it_is_cached(tmp_path, one
     assert all(e["key"] != cache.run_key(bad) for e in cache.LEDGER)
 
 
+def test_train_arms_hands_each_arm_its_own_runs(tmp_path, one_thread, monkeypatch):
+    monkeypatch.setenv("CHARTLIB_CACHE_DIR", str(tmp_path))
+    score = lambda r: {"method": r.method}  # noqa: E731
+    plans = {"drift": ("drift arm", [CONFIGS[0], replace(CONFIGS[0], schedule=replace(SCHED, seed=3))], score),
+             "flow": ("flow arm", [CONFIGS[2]], score),
+             "chart": ("chart arm", [CONFIGS[1]], score)}
+    arms = train_arms(plans, device="cpu", workers=2)        # four runs of three methods share two workers
+    assert list(arms) == list(plans) and [e["event"] for e in cache.LEDGER] == ["trained"] * 4
+    for key, (label, cfgs, _) in plans.items():
+        arm = arms[key]
+        assert arm.key == key and arm.label == label and len(arm.runs) == len(cfgs)
+        assert [p["seed"] for p in arm.per_seed] == [c.schedule.seed for c in cfgs]
+        for cfg, run, scores in zip(cfgs, arm.runs, arm.per_seed):
+            assert run.config == asdict(cfg) and scores["method"] == run.method
+    _same(arms["drift"].runs[1], train_run(plans["drift"][1][1], device="cpu"))
+
+
 def test_worker_count_setting(monkeypatch, one_thread):
-    assert compute.default_workers("cpu") == 1                      # unset: one after the other
+    monkeypatch.delenv(compute.WORKERS_ENV, raising=False)
+    assert compute.workers_rerun_main()                              # pytest's main is a module
+    assert compute.default_workers("cpu") == 1                      # unset under a script: one after the other
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))     # as in a Jupyter kernel
+    assert compute.default_workers("cpu") == min(compute.usable_cores(), compute.AUTO_CAP)   # unset: auto, capped
+    monkeypatch.setenv(compute.WORKERS_ENV, "1")
+    assert compute.default_workers("cpu") == 1                      # one run after the other
     monkeypatch.setenv(compute.WORKERS_ENV, "auto")
     assert compute.default_workers("cpu") == compute.usable_cores()  # one thread each
     assert compute.default_workers("cuda") == 1
