@@ -18,7 +18,7 @@ from chartlib.nets import pick_device  # noqa: E402
 from chartlib.paths import build_dir  # noqa: E402
 from chartlib.summary import BUDGETS  # noqa: E402
 
-from . import drift, training  # noqa: E402
+from . import drift, stacked, training  # noqa: E402
 from .common import machine, matmul_rate, out_dir, write  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def run_book(device, quick, repeats) -> dict:
 
 
 RUNNERS = {"matmul": run_matmul, "drift_field": drift.run, "training_step": training.run_training,
-           "sampling": training.run_sampling, "book": run_book}
+           "sampling": training.run_sampling, "stacked_seeds": stacked.run_stacked, "book": run_book}
 
 
 def _f(x, scale=1.0, digits=3):
@@ -97,6 +97,11 @@ def report() -> str:
             lines += ["| case | chart samples/s | flow samples/s | chart/flow |", "|---|---|---|---|"]
             lines += [f"| {c['case']} | {c['chart_samples_per_s']:,.0f} | {c['flow_samples_per_s']:,.0f} | "
                       f"{_f(c['ratio_chart_over_flow'])} |" for c in r["cases"]]
+        elif name == "stacked_seeds":
+            lines += ["| seeds | separate ms | stacked ms | separate/stacked | max parameter difference |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {c['seeds']} | {_f(c['separate_seconds'], 1e3)} | {_f(c['stacked_seconds'], 1e3)} | "
+                      f"{_f(c['separate_over_stacked'])} | {c['max_abs_parameter_difference']:.2g} |" for c in r["cases"]]
         elif name == "book":
             lines += ["| profile | total s | budget s | within | notebooks missing |", "|---|---|---|---|---|"]
             lines += [f"| {k} | {_f(p['total_seconds'], digits=4)} | {p['budget_seconds']} | {'incomplete' if p['within_budget'] is None else p['within_budget']} | "

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("matmul", "drift_field", "training_step", "sampling", "book")
+NAMES = ("matmul", "drift_field", "training_step", "sampling", "stacked_seeds", "book")
 
 
 def test_quick_benchmarks_write_sane_json(tmp_path):
@@ -49,6 +49,11 @@ def test_quick_benchmarks_write_sane_json(tmp_path):
     for c in res["sampling"]["cases"]:
         assert c["chart_samples_per_s"] > 0 and c["flow_samples_per_s"] > 0
         assert abs(c["ratio_chart_over_flow"] - c["chart_samples_per_s"] / c["flow_samples_per_s"]) < 1e-9
+
+    stacked = res["stacked_seeds"]["cases"]
+    assert [c["seeds"] for c in stacked] == [1, 3]
+    for c in stacked:       # stacking the seeds' networks trains each seed's network as it trains alone
+        assert c["separate_seconds"] > 0 and c["stacked_seconds"] > 0 and c["max_abs_parameter_difference"] < 1e-6
 
     b = res["book"]                                           # the tmp build folder has no timings
     assert sorted(b["missing"]) == ["ci", "full"] and b["settings"]["budgets_seconds"] == {"ci": 300, "full": 2700}
