@@ -84,8 +84,7 @@ def drift_field(
     if max_block_elements is not None and max_block_elements < 1:
         raise ValueError(f"max_block_elements must be a positive number of entries or None, got {max_block_elements}")
     self_mask = negatives is None
-    if negatives is None:
-        negatives = x
+    negatives = x if self_mask else negatives
     if negatives.ndim != 2 or negatives.shape[1] != x.shape[1]:
         raise ValueError(f"negatives {tuple(negatives.shape)} must be (m, {x.shape[1]})")
     if self_mask and x.shape[0] < 2:
@@ -96,8 +95,7 @@ def drift_field(
                                              self_mask, max_block_elements, flush)
         total = torch.empty_like(x, memory_format=torch.contiguous_format)
         for i, (log_weight, diff) in enumerate(parts):      # one at a time; diff transposed: (k, n)
-            if unit_rms:
-                # the overall scale drops out, so shift the log-weights before exponentiating
+            if unit_rms:       # the overall scale drops out, so shift the log-weights before exponentiating
                 weight = torch.exp(log_weight - log_weight.max())
                 rms = (weight.square() * torch.linalg.vector_norm(diff, dim=0).square()).mean().sqrt()
                 weight /= rms.clamp_min(torch.finfo(x.dtype).tiny)
@@ -121,8 +119,7 @@ class _ShiftedSum:
         if self.value is None:
             self.value, self.shift = value, shift
         elif shift > self.shift:
-            self.value = self.value.mul_(math.exp(self.shift - shift)).add_(value)
-            self.shift = shift
+            self.value, self.shift = self.value.mul_(math.exp(self.shift - shift)).add_(value), shift
         else:
             self.value.add_(value, alpha=math.exp(shift - self.shift))
 
@@ -175,32 +172,26 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
 
     def own(block: torch.Tensor, lo: int, hi: int) -> torch.Tensor | None:
         """The entries of a (n, hi - lo) block that pair a mover with itself, as a view."""
-        if not self_mask or lo >= m:
-            return None
         top = min(hi, m)
-        return block[lo:top, : top - lo].diagonal()
+        return block[lo:top, : top - lo].diagonal() if self_mask and lo < m else None
 
     def reused(flat: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
         return flat[: rows * columns].view(rows, columns)
 
     kept: dict[int, torch.Tensor] = {}
-    spare = None                                                        # reused for the blocks not kept
+    spare = torch.empty(n * width, **new) if not scale_free or len(starts) > KEPT_BLOCKS else None   # blocks not kept
     scale = 1.0
     if scale_free:
         total = torch.zeros((), **new)
         for lo in starts:
             hi = min(lo + width, cols)
             keep = len(kept) < KEPT_BLOCKS
-            if not keep and spare is None:
-                spare = torch.empty(n * width, **new)
             dist = distances(lo, hi, None if keep else reused(spare, n, hi - lo))
             diag = own(dist, lo, hi)
             if diag is not None:
                 diag.fill_(0.0)
             total += dist.sum()
             if keep:
-                if diag is not None:
-                    diag.fill_(math.inf)
                 kept[lo] = dist
             del dist, diag
         scale = (total / (n * cols - (n if self_mask else 0))).clamp_min(info.tiny).item()
@@ -220,14 +211,10 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
 
     for lo in starts:
         hi = min(lo + width, cols)
-        dist = kept.pop(lo, None)
-        if dist is None:
-            if spare is None:
-                spare = torch.empty(n * width, **new)
-            dist = distances(lo, hi, reused(spare, n, hi - lo))
-            diag = own(dist, lo, hi)
-            if diag is not None:
-                diag.fill_(math.inf)
+        dist = kept.pop(lo) if lo in kept else distances(lo, hi, reused(spare, n, hi - lo))
+        diag = own(dist, lo, hi)
+        if diag is not None:
+            diag.fill_(math.inf)
         nearest = dist.amin(dim=0)                                          # (hi - lo,)
         e = reused(scratch["e"], n, hi - lo)
         e_own = own(e, lo, hi)
@@ -246,23 +233,21 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
                 s = slice(plo - lo, phi_ - lo)
                 shift_u, shift_w = phi[s].max().item(), col_max[s].max().item()
                 u, w = (phi[s] - shift_u).exp_(), torch.exp(col_max[s] - shift_w)
-                buf = products[part] if one_block else None
                 if few:                                                     # [u t, u, w] as (k + 2, n)
-                    rhs = reused(scratch["rhs"], phi_ - plo, k + 2)
-                    torch.mul(ta[plo:phi_], u[:, None], out=rhs)
+                    rhs = torch.mul(ta[plo:phi_], u[:, None], out=reused(scratch["rhs"], phi_ - plo, k + 2))
                     rhs[:, k + 1] = w
-                    out = torch.mm(rhs.T, e[:, s].T, out=None if buf is None else reused(buf, k + 2, n))
+                    out = torch.mm(rhs.T, e[:, s].T, out=reused(products[part], k + 2, n) if one_block else None)
                     sums[i][part].add(out[: k + 1], shift_u)
                     sums[i][2].add(out[k + 1], shift_w)
                 else:                   # [u t, u] would be as large as e: scale e's columns by u instead
                     sums[i][2].add(torch.mv(e[:, s], w), shift_w)
                     out = torch.mm(e[:, s].mul_(u), ta[plo:phi_, : k + 1],
-                                   out=None if buf is None else reused(buf, n, k + 1))
+                                   out=reused(products[part], n, k + 1) if one_block else None)
                     sums[i][part].add(out.T, shift_u)
             if one_block:
                 with flush.paused():
                     yield finished(i)
-        del dist
+        del dist, diag
 
     for i in range(0 if one_block else len(temperatures)):                  # all blocks' sums are in
         with flush.paused():
