@@ -162,13 +162,18 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     ta[:, k + 1] = ta[:, :k].sum(1)                                     # squared norms, summed as cdist does
     ta[:m, :k], ta[m:, :k], ta[:, k] = negatives, positives, 1.0
     xa = scratch["xa"][: n * (k + 2)].view(n, k + 2)
-    torch.mul(x, x, out=xa[:, :k])
-    xa[:, k] = xa[:, :k].sum(1)
+    xa[:, k] = ta[:m, k + 1] if self_mask else torch.mul(x, x, out=xa[:, :k]).sum(1)
     torch.mul(x, -2.0, out=xa[:, :k])
     xa[:, k + 1] = 1.0
 
     def distances(lo: int, hi: int, out: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.mm(xa, ta[lo:hi].T, out=out).clamp_min_(0).sqrt_()
+        if few or not self_mask or lo > 0 or hi < m:
+            return torch.mm(xa, ta[lo:hi].T, out=out).clamp_min_(0).sqrt_()
+        out = torch.empty(n, hi, **new) if out is None else out        # movers against movers are symmetric:
+        for r, t in ((r, min(r + 64, n)) for r in range(0, n, 64)):     # rows r..t against columns r.., the
+            torch.mm(xa[r:t], ta[r:hi].T, out=out[r:t, r:])                # rest mirrored (a third less time
+            out[r:t, :r] = out[:r, r:t].T                                   # at n = 4096)
+        return out.clamp_min_(0).sqrt_()
 
     def own(block: torch.Tensor, lo: int, hi: int) -> torch.Tensor | None:
         """The entries of a (n, hi - lo) block that pair a mover with itself, as a view."""
