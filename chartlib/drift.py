@@ -19,8 +19,9 @@ log-sum-exp ``c``; since ``A = exp(L - r / 2 - c / 2)`` with ``r`` the row log-s
 quantity is a product of ``E`` with a few columns: ``E @ [u * targets, u, w]`` with
 ``u = exp(max_col L - c / 2 - shift)`` and ``w = exp(max_col L - shift)`` yields, per row, the
 kernel-weighted sum of targets, ``W`` up to the row factor ``exp(-r / 2)``, and ``exp(r)``, each up
-to a known scalar shift; the blocks are added up with those shifts (in many dimensions ``E``'s
-columns are scaled by ``u`` instead of copying the targets).  A row whose sums come out too small
+to a known scalar shift; the blocks are added up with those shifts.  In many dimensions ``E``'s
+columns are scaled by ``u`` instead of copying the targets, and in a single block its rows by
+``+-1 / W`` as well, so that one product gives ``m+ - m-``.  A row whose sums come out too small
 for full float precision (a mover far outside every cloud) is recomputed exactly with per-row
 shifts, so the field is the same as the direct log-space formula to float rounding.
 """
@@ -146,12 +147,13 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     new = dict(dtype=x.dtype, device=x.device)
     few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
     one_block = len(starts) == 1
+    merged = one_block and not few      # one product for m+ - m- over both parts, 1 / W and the sign in e
 
     # A call's scratch is one allocation carved into views: as separate tensors it went back to the OS
     # after each call and page-faulted in again (glibc trims past twice its largest recent allocation).
     sizes = {"ta": cols * (k + 2), "xa": n * (k + 2), "e": n * width,
              "rhs": min(width, max(m, cols - m)) * (k + 2) if few else 0,
-             "products": 2 * n * (k + 2) if one_block else 0}          # reused by every temperature
+             "products": (n * k if merged else 2 * n * (k + 2)) if one_block else 0}   # reused by every temperature
     sizes = {name: -(-size // 16) * 16 for name, size in sizes.items()}    # 64-byte aligned views
     scratch = dict(zip(sizes, torch.empty(sum(sizes.values()), **new).split(list(sizes.values()))))
 
@@ -207,9 +209,9 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     products = scratch["products"].chunk(2) if one_block else None
     threshold = _EXACT_BELOW * cols * info.tiny / info.eps             # below: recompute the row exactly
 
-    def finished(i: int):
+    def finished(i: int, diff: torch.Tensor | None = None):
         """Temperature i's (log weight, diff), its badly served rows recomputed exactly."""
-        log_w, diff, bad = _finish(*sums[i], k, threshold)
+        log_w, diff, bad = _finish(*sums[i], k, threshold, diff)
         _recompute_rows(bad.nonzero().flatten(), log_w, diff, temperatures[i], log_cols[i], xa, ta, m, scale,
                         self_mask, max(1, budget // cols))
         return log_w, diff
@@ -232,26 +234,31 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
             log_col_sum = torch.mv(e.T, ones).log_()
             log_cols[i][lo:hi] = col_max + log_col_sum
             phi = (col_max - log_col_sum).mul_(0.5)                         # col max - c / 2
+            if not few:             # exp(r) with one shift for both parts: what that loses is below threshold
+                shift_w = col_max.max().item()
+                sums[i][2].add(torch.mv(e, torch.exp(col_max - shift_w)), shift_w)
             for part, (plo, phi_) in enumerate(((lo, min(hi, m)), (max(lo, m), hi))):
                 if plo >= phi_:
                     continue
                 s = slice(plo - lo, phi_ - lo)
-                shift_u, shift_w = phi[s].max().item(), col_max[s].max().item()
-                u, w = (phi[s] - shift_u).exp_(), torch.exp(col_max[s] - shift_w)
+                shift_u = phi[s].max().item()
+                u = (phi[s] - shift_u).exp_()
                 if few:                                                     # [u t, u, w] as (k + 2, n)
+                    shift_w = col_max[s].max().item()
                     rhs = torch.mul(ta[plo:phi_], u[:, None], out=reused(scratch["rhs"], phi_ - plo, k + 2))
-                    rhs[:, k + 1] = w
+                    rhs[:, k + 1] = torch.exp(col_max[s] - shift_w)
                     out = torch.mm(rhs.T, e[:, s].T, out=reused(products[part], k + 2, n) if one_block else None)
                     sums[i][part].add(out[: k + 1], shift_u)
                     sums[i][2].add(out[k + 1], shift_w)
+                elif merged:                # W first, then e's entries scaled by +-u / W
+                    sums[i][part].add(torch.mv(e[:, s], u), shift_u)
+                    e[:, s].mul_(u).mul_(sums[i][part].value.reciprocal().mul_(2 * part - 1)[:, None])
                 else:                   # [u t, u] would be as large as e: scale e's columns by u instead
-                    sums[i][2].add(torch.mv(e[:, s], w), shift_w)
-                    out = torch.mm(e[:, s].mul_(u), ta[plo:phi_, : k + 1],
-                                   out=reused(products[part], n, k + 1) if one_block else None)
-                    sums[i][part].add(out.T, shift_u)
+                    sums[i][part].add(torch.mm(e[:, s].mul_(u), ta[plo:phi_, : k + 1]).T, shift_u)
             if one_block:
+                diff = torch.mm(e, ta[:, :k], out=reused(scratch["products"], n, k)).T if merged else None
                 with flush.paused():
-                    yield finished(i)
+                    yield finished(i, diff)
         del dist, diag
 
     for i in range(0 if one_block else len(temperatures)):                  # all blocks' sums are in
@@ -278,22 +285,22 @@ def _recompute_rows(rows, log_w, diff, tau, log_col, xa, ta, m, scale, self_mask
         log_w[r], diff[:, r] = lw, df.T
 
 
-def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, threshold: float):
-    """One temperature's -r + log W+ + log W- (n,) and (m+ - m-) transposed (k, n), the latter in the
-    positives' sum, from its shifted sums; and which rows' sums fell below ``threshold``."""
+def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, threshold: float, diff=None):
+    """One temperature's -r + log W+ + log W- (n,) and (m+ - m-) transposed (k, n) (made in the positives'
+    sum unless given, the parts' sums then W alone) from its shifted sums, and the rows below ``threshold``."""
     bad = ~(row.value >= threshold)
     log_w = row.value.log().add_(row.shift).neg_()                          # -r
-    diff = None
+    given = diff is not None
     for sign, part in ((1.0, pos), (-1.0, neg)):
         if part.value is None:                                              # no targets of this kind
             log_w -= math.inf
             continue
-        total_w = part.value[k]
+        total_w = part.value if given else part.value[k]
         bad |= ~(total_w >= threshold)
         log_w += total_w.log().add_(part.shift)
         if diff is None:
             diff = part.value[:k].div_(total_w if sign > 0 else -total_w)     # x / -w = -(x / w) exactly
-        else:
+        elif not given:
             diff.addcdiv_(part.value[:k], total_w, value=sign)
     return log_w, diff, bad
 

@@ -185,9 +185,9 @@ def test_recomputed_distance_blocks_give_the_same_field(monkeypatch):
 @pytest.mark.parametrize("self_mask", [False, True])
 @pytest.mark.parametrize("block", [None, 23])
 def test_many_dimensions_give_the_plain_definition(self_mask, block, scale_free):
-    """Above 126 dimensions the products scale the kernel's columns instead of copying the targets, and
-    the movers' distances to each other come in blocks of 64 rows (150 movers: three blocks, the last
-    one short) with the rest mirrored."""
+    """Above 126 dimensions the products scale the kernel's columns (in one block its rows too) instead
+    of copying the targets, and the movers' distances to each other come in blocks of 64 rows (150 movers:
+    three blocks, the last one short) with the rest mirrored."""
     g = gen(15)
     x, pos, neg = (torch.randn(n, 200, generator=g, dtype=torch.float64) for n in (150, 60, 40))
     neg, pos = None if self_mask else neg, pos + 0.3
