@@ -19,8 +19,9 @@ log-sum-exp ``c``; since ``A = exp(L - r / 2 - c / 2)`` with ``r`` the row log-s
 quantity is a product of ``E`` with a few columns: ``E @ [u * targets, u, w]`` with
 ``u = exp(max_col L - c / 2 - shift)`` and ``w = exp(max_col L - shift)`` yields, per row, the
 kernel-weighted sum of targets, ``W`` up to the row factor ``exp(-r / 2)``, and ``exp(r)``, each up
-to a known scalar shift; the blocks are added up with those shifts (in many dimensions ``E``'s
-columns are scaled by ``u`` instead of copying the targets).  A row whose sums come out too small
+to a known scalar shift; the blocks are added up with those shifts.  In many dimensions ``E``'s
+columns are scaled by ``u`` instead of copying the targets, and in a single block its rows by
+``+-1 / W`` as well, so that one product gives ``m+ - m-``.  A row whose sums come out too small
 for full float precision (a mover far outside every cloud) is recomputed exactly with per-row
 shifts, so the field is the same as the direct log-space formula to float rounding.
 """
@@ -84,8 +85,7 @@ def drift_field(
     if max_block_elements is not None and max_block_elements < 1:
         raise ValueError(f"max_block_elements must be a positive number of entries or None, got {max_block_elements}")
     self_mask = negatives is None
-    if negatives is None:
-        negatives = x
+    negatives = x if self_mask else negatives
     if negatives.ndim != 2 or negatives.shape[1] != x.shape[1]:
         raise ValueError(f"negatives {tuple(negatives.shape)} must be (m, {x.shape[1]})")
     if self_mask and x.shape[0] < 2:
@@ -96,8 +96,7 @@ def drift_field(
                                              self_mask, max_block_elements, flush)
         total = torch.empty_like(x, memory_format=torch.contiguous_format)
         for i, (log_weight, diff) in enumerate(parts):      # one at a time; diff transposed: (k, n)
-            if unit_rms:
-                # the overall scale drops out, so shift the log-weights before exponentiating
+            if unit_rms:       # the overall scale drops out, so shift the log-weights before exponentiating
                 weight = torch.exp(log_weight - log_weight.max())
                 rms = (weight.square() * torch.linalg.vector_norm(diff, dim=0).square()).mean().sqrt()
                 weight /= rms.clamp_min(torch.finfo(x.dtype).tiny)
@@ -121,8 +120,7 @@ class _ShiftedSum:
         if self.value is None:
             self.value, self.shift = value, shift
         elif shift > self.shift:
-            self.value = self.value.mul_(math.exp(self.shift - shift)).add_(value)
-            self.shift = shift
+            self.value, self.shift = self.value.mul_(math.exp(self.shift - shift)).add_(value), shift
         else:
             self.value.add_(value, alpha=math.exp(shift - self.shift))
 
@@ -149,12 +147,16 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     new = dict(dtype=x.dtype, device=x.device)
     few = k + 2 <= 128      # few columns: the transposed product is faster (up to 3x at k = 2)
     one_block = len(starts) == 1
+    merged = one_block and not few      # one product for m+ - m- over both parts, 1 / W and the sign in e
+    # torch.exp (MKL's) took 4x as long as exp2(logits * log2 e) on this project's AMD CPU, which needs no floor
+    # (scaling the scalar instead doubled the error of far clouds); few columns keep exp and the toy runs' bits
+    exp_ = (lambda t: t.clamp_min_(floor).exp_()) if few else (lambda t: t.mul_(1.0 / math.log(2.0)).exp2_())
 
     # A call's scratch is one allocation carved into views: as separate tensors it went back to the OS
     # after each call and page-faulted in again (glibc trims past twice its largest recent allocation).
     sizes = {"ta": cols * (k + 2), "xa": n * (k + 2), "e": n * width,
              "rhs": min(width, max(m, cols - m)) * (k + 2) if few else 0,
-             "products": 2 * n * (k + 2) if one_block else 0}          # reused by every temperature
+             "products": (n * k if merged else 2 * n * (k + 2)) if one_block else 0}   # reused by every temperature
     sizes = {name: -(-size // 16) * 16 for name, size in sizes.items()}    # 64-byte aligned views
     scratch = dict(zip(sizes, torch.empty(sum(sizes.values()), **new).split(list(sizes.values()))))
 
@@ -165,42 +167,41 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     ta[:, k + 1] = ta[:, :k].sum(1)                                     # squared norms, summed as cdist does
     ta[:m, :k], ta[m:, :k], ta[:, k] = negatives, positives, 1.0
     xa = scratch["xa"][: n * (k + 2)].view(n, k + 2)
-    torch.mul(x, x, out=xa[:, :k])
-    xa[:, k] = xa[:, :k].sum(1)
+    xa[:, k] = ta[:m, k + 1] if self_mask else torch.mul(x, x, out=xa[:, :k]).sum(1)
     torch.mul(x, -2.0, out=xa[:, :k])
     xa[:, k + 1] = 1.0
 
     def distances(lo: int, hi: int, out: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.mm(xa, ta[lo:hi].T, out=out).clamp_min_(0).sqrt_()
+        if few or not self_mask or lo > 0 or hi < m:
+            return torch.mm(xa, ta[lo:hi].T, out=out).clamp_min_(0).sqrt_()
+        out = torch.empty(n, hi, **new) if out is None else out        # movers against movers are symmetric:
+        for r, t in ((r, min(r + 64, n)) for r in range(0, n, 64)):     # rows r..t against columns r.., the
+            torch.mm(xa[r:t], ta[r:hi].T, out=out[r:t, r:])                # rest mirrored (a third less time
+            out[r:t, :r] = out[:r, r:t].T                                   # at n = 4096)
+        return out.clamp_min_(0).sqrt_()
 
     def own(block: torch.Tensor, lo: int, hi: int) -> torch.Tensor | None:
         """The entries of a (n, hi - lo) block that pair a mover with itself, as a view."""
-        if not self_mask or lo >= m:
-            return None
         top = min(hi, m)
-        return block[lo:top, : top - lo].diagonal()
+        return block[lo:top, : top - lo].diagonal() if self_mask and lo < m else None
 
     def reused(flat: torch.Tensor, rows: int, columns: int) -> torch.Tensor:
         return flat[: rows * columns].view(rows, columns)
 
     kept: dict[int, torch.Tensor] = {}
-    spare = None                                                        # reused for the blocks not kept
+    spare = torch.empty(n * width, **new) if not scale_free or len(starts) > KEPT_BLOCKS else None   # blocks not kept
     scale = 1.0
     if scale_free:
         total = torch.zeros((), **new)
         for lo in starts:
             hi = min(lo + width, cols)
             keep = len(kept) < KEPT_BLOCKS
-            if not keep and spare is None:
-                spare = torch.empty(n * width, **new)
             dist = distances(lo, hi, None if keep else reused(spare, n, hi - lo))
             diag = own(dist, lo, hi)
             if diag is not None:
                 diag.fill_(0.0)
             total += dist.sum()
             if keep:
-                if diag is not None:
-                    diag.fill_(math.inf)
                 kept[lo] = dist
             del dist, diag
         scale = (total / (n * cols - (n if self_mask else 0))).clamp_min(info.tiny).item()
@@ -211,58 +212,57 @@ def _log_weights_and_differences(x, positives, negatives, temperatures, scale_fr
     products = scratch["products"].chunk(2) if one_block else None
     threshold = _EXACT_BELOW * cols * info.tiny / info.eps             # below: recompute the row exactly
 
-    def finished(i: int):
+    def finished(i: int, diff: torch.Tensor | None = None):
         """Temperature i's (log weight, diff), its badly served rows recomputed exactly."""
-        log_w, diff, bad = _finish(*sums[i], k, threshold)
+        log_w, diff, bad = _finish(*sums[i], k, threshold, diff)
         _recompute_rows(bad.nonzero().flatten(), log_w, diff, temperatures[i], log_cols[i], xa, ta, m, scale,
                         self_mask, max(1, budget // cols))
         return log_w, diff
 
     for lo in starts:
         hi = min(lo + width, cols)
-        dist = kept.pop(lo, None)
-        if dist is None:
-            if spare is None:
-                spare = torch.empty(n * width, **new)
-            dist = distances(lo, hi, reused(spare, n, hi - lo))
-            diag = own(dist, lo, hi)
-            if diag is not None:
-                diag.fill_(math.inf)
+        dist = kept.pop(lo) if lo in kept else distances(lo, hi, reused(spare, n, hi - lo))
+        diag = own(dist, lo, hi)
+        if diag is not None:
+            diag.fill_(math.inf)
         nearest = dist.amin(dim=0)                                          # (hi - lo,)
         e = reused(scratch["e"], n, hi - lo)
         e_own = own(e, lo, hi)
         for i, tau in enumerate(temperatures):
             a = -1.0 / (scale * tau)
             col_max = nearest * a                                           # each target's largest logit
-            torch.add(nearest * -a, dist, alpha=a, out=e).clamp_min_(floor).exp_()   # exp(logits - col max)
+            exp_(torch.add(nearest * -a, dist, alpha=a, out=e))                # exp(logits - col max)
             if e_own is not None:
                 e_own.fill_(0.0)
             log_col_sum = torch.mv(e.T, ones).log_()
             log_cols[i][lo:hi] = col_max + log_col_sum
             phi = (col_max - log_col_sum).mul_(0.5)                         # col max - c / 2
+            if not few:             # exp(r) with one shift for both parts: what that loses is below threshold
+                shift_w = col_max.max().item()
+                sums[i][2].add(torch.mv(e, torch.exp(col_max - shift_w)), shift_w)
             for part, (plo, phi_) in enumerate(((lo, min(hi, m)), (max(lo, m), hi))):
                 if plo >= phi_:
                     continue
                 s = slice(plo - lo, phi_ - lo)
-                shift_u, shift_w = phi[s].max().item(), col_max[s].max().item()
-                u, w = (phi[s] - shift_u).exp_(), torch.exp(col_max[s] - shift_w)
-                buf = products[part] if one_block else None
+                shift_u = phi[s].max().item()
+                u = (phi[s] - shift_u).exp_()
                 if few:                                                     # [u t, u, w] as (k + 2, n)
-                    rhs = reused(scratch["rhs"], phi_ - plo, k + 2)
-                    torch.mul(ta[plo:phi_], u[:, None], out=rhs)
-                    rhs[:, k + 1] = w
-                    out = torch.mm(rhs.T, e[:, s].T, out=None if buf is None else reused(buf, k + 2, n))
+                    shift_w = col_max[s].max().item()
+                    rhs = torch.mul(ta[plo:phi_], u[:, None], out=reused(scratch["rhs"], phi_ - plo, k + 2))
+                    rhs[:, k + 1] = torch.exp(col_max[s] - shift_w)
+                    out = torch.mm(rhs.T, e[:, s].T, out=reused(products[part], k + 2, n) if one_block else None)
                     sums[i][part].add(out[: k + 1], shift_u)
                     sums[i][2].add(out[k + 1], shift_w)
+                elif merged:                # W first, then e's entries scaled by +-u / W
+                    sums[i][part].add(torch.mv(e[:, s], u), shift_u)
+                    e[:, s].mul_(u).mul_(sums[i][part].value.reciprocal().mul_(2 * part - 1)[:, None])
                 else:                   # [u t, u] would be as large as e: scale e's columns by u instead
-                    sums[i][2].add(torch.mv(e[:, s], w), shift_w)
-                    out = torch.mm(e[:, s].mul_(u), ta[plo:phi_, : k + 1],
-                                   out=None if buf is None else reused(buf, n, k + 1))
-                    sums[i][part].add(out.T, shift_u)
+                    sums[i][part].add(torch.mm(e[:, s].mul_(u), ta[plo:phi_, : k + 1]).T, shift_u)
             if one_block:
+                diff = torch.mm(e, ta[:, :k], out=reused(scratch["products"], n, k)).T if merged else None
                 with flush.paused():
-                    yield finished(i)
-        del dist
+                    yield finished(i, diff)
+        del dist, diag
 
     for i in range(0 if one_block else len(temperatures)):                  # all blocks' sums are in
         with flush.paused():
@@ -288,22 +288,22 @@ def _recompute_rows(rows, log_w, diff, tau, log_col, xa, ta, m, scale, self_mask
         log_w[r], diff[:, r] = lw, df.T
 
 
-def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, threshold: float):
-    """One temperature's -r + log W+ + log W- (n,) and (m+ - m-) transposed (k, n), the latter in the
-    positives' sum, from its shifted sums; and which rows' sums fell below ``threshold``."""
+def _finish(neg: _ShiftedSum, pos: _ShiftedSum, row: _ShiftedSum, k: int, threshold: float, diff=None):
+    """One temperature's -r + log W+ + log W- (n,) and (m+ - m-) transposed (k, n) (made in the positives'
+    sum unless given, the parts' sums then W alone) from its shifted sums, and the rows below ``threshold``."""
     bad = ~(row.value >= threshold)
     log_w = row.value.log().add_(row.shift).neg_()                          # -r
-    diff = None
+    given = diff is not None
     for sign, part in ((1.0, pos), (-1.0, neg)):
         if part.value is None:                                              # no targets of this kind
             log_w -= math.inf
             continue
-        total_w = part.value[k]
+        total_w = part.value if given else part.value[k]
         bad |= ~(total_w >= threshold)
         log_w += total_w.log().add_(part.shift)
         if diff is None:
             diff = part.value[:k].div_(total_w if sign > 0 else -total_w)     # x / -w = -(x / w) exactly
-        else:
+        elif not given:
             diff.addcdiv_(part.value[:k], total_w, value=sign)
     return log_w, diff, bad
 

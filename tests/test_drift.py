@@ -181,18 +181,24 @@ def test_recomputed_distance_blocks_give_the_same_field(monkeypatch):
     torch.testing.assert_close(again, kept, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("scale_free", [False, True])
 @pytest.mark.parametrize("self_mask", [False, True])
 @pytest.mark.parametrize("block", [None, 23])
-def test_many_dimensions_give_the_plain_definition(self_mask, block):
-    """Above 126 dimensions the products scale the kernel's columns instead of copying the targets."""
+def test_many_dimensions_give_the_plain_definition(self_mask, block, scale_free):
+    """Above 126 dimensions the products scale the kernel's columns (in one block its rows too) instead
+    of copying the targets, and the movers' distances to each other come in blocks of 64 rows (150 movers:
+    three blocks, the last one short) with the rest mirrored."""
     g = gen(15)
-    x, pos, neg = (torch.randn(n, 200, generator=g, dtype=torch.float64) for n in (50, 60, 40))
-    neg = None if self_mask else neg
-    cols = 60 + (50 if self_mask else 40)
-    v = drift_field(x, pos + 0.3, neg, (15.0, 40.0), unit_rms=False,
-                    max_block_elements=None if block is None else block * 50)
-    ref = sum(reference_field(x, pos + 0.3, x if self_mask else neg, t, self_mask) for t in (15.0, 40.0))
-    assert block is None or block < cols       # the blocked case really takes several blocks
+    x, pos, neg = (torch.randn(n, 200, generator=g, dtype=torch.float64) for n in (150, 60, 40))
+    neg, pos = None if self_mask else neg, pos + 0.3
+    targets = torch.cat([x if self_mask else neg, pos])
+    mean = torch.cdist(x, targets).sum() / (150 * len(targets) - (150 if self_mask else 0))
+    temps = (0.7, 2.0) if scale_free else (15.0, 40.0)                  # both about 15 and 40 units
+    v = drift_field(x, pos, neg, temps, scale_free=scale_free, unit_rms=False,
+                    max_block_elements=None if block is None else block * 150)
+    scale = mean if scale_free else 1.0
+    ref = sum(reference_field(x, pos, x if self_mask else neg, t * scale, self_mask) for t in temps)
+    assert block is None or block < len(targets)       # the blocked case really takes several blocks
     torch.testing.assert_close(v, ref, rtol=1e-9, atol=1e-12)
 
 
