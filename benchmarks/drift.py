@@ -114,6 +114,8 @@ def inputs(n: int, dim: int, device) -> tuple[torch.Tensor, torch.Tensor]:
 def worker(spec: dict):
     """Time and measure the variants of one case in this (fresh) process, one JSON line each."""
     device = torch.device(spec["device"])
+    if device.type == "cpu":
+        torch.set_num_threads(1)           # the budget's setting: one thread, whatever the machine has
     x, y = inputs(spec["n"], spec["dim"], device)
     taus = tuple(spec.get("temperatures", (TAU,)))
     for variant in spec["variants"]:
@@ -204,7 +206,7 @@ def run(device: torch.device, quick: bool, repeats: int) -> dict:
                     "memory_whole_over_ours": ratio(m["ours_whole"], m["ours"])}})
     return {"settings": {
         "temperatures": [list(t) for t in temperature_sets], "scale_free": SCALE_FREE, "unit_rms": False,
-        "dtype": "float32",
+        "dtype": "float32", "cpu_threads": 1,
         "movers": "n x dim, N(0, I)", "positives": "n x dim, N(0.5, I)", "negatives": "the movers, self-pairs masked",
         "ours": f"chartlib.drift.drift_field, max_block_elements={MAX_BLOCK_ELEMENTS}",
         "ours_whole": "the same with max_block_elements=None",
