@@ -11,17 +11,17 @@ from .paths import book_build, build_dir, write_metrics
 
 # Cold times (seconds a fresh machine pays, run cache empty) per notebook, for when no build on this
 # machine has recorded its own (``_build/timings/<profile>.json``).  CPU: 2 cores of an AMD EPYC, no
-# GPU (full: stop 16, ``python -m chartlib.build`` with an empty run cache and the classifier trained,
-# MNIST at its stop-16 sizes; ci: stop 16, the book built inside a fresh clone's test session, the
-# evaluation classifier trained in it).  GPU: one H200, stop 15, the code before the drift-field and bf16 changes (full
-# profile, chapters 1 and 2 only; its MNIST time, 88 s, was for the chapter's stop-15 sizes, 7 runs against 42
-# now, so it is not shown; the ci profile was not run on a GPU).
+# GPU (stop 17, ``python -m chartlib.build`` with an empty run cache, the toy chapters' runs in two
+# worker processes; full: the classifier already trained; ci: the evaluation classifier trained in it).
+# GPU: one H200, stop 15, the code before the drift-field and bf16 changes (full profile, chapters 1 and
+# 2 only; its MNIST time, 88 s, was for the chapter's stop-15 sizes, 7 runs against 42 now, so it is not
+# shown; the ci profile was not run on a GPU).
 MEASURED = {
     "cpu": {"description": "2 CPU cores (AMD EPYC), no GPU",
-            "full": {"01_mode_collapse": 247, "02_chart_transport": 209, "03_space_filling": 31,
-                     "04_stochastic_encoding": 107, "05_mnist": 1356},
-            "ci": {"01_mode_collapse": 34, "02_chart_transport": 28, "03_space_filling": 11,
-                   "04_stochastic_encoding": 28, "05_mnist": 77}},
+            "full": {"01_mode_collapse": 180, "02_chart_transport": 118, "03_space_filling": 23,
+                     "04_stochastic_encoding": 59, "05_mnist": 1268},
+            "ci": {"01_mode_collapse": 25, "02_chart_transport": 21, "03_space_filling": 8,
+                   "04_stochastic_encoding": 20, "05_mnist": 75}},
     "cuda": {"description": "one NVIDIA H200",
              "full": {"01_mode_collapse": 179, "02_chart_transport": 185}},
 }
