@@ -141,10 +141,14 @@ def space_filling_text(result: Result, s: SurfaceSettings) -> list[str]:
            f"{sm['samples_energy']['mean']:.4f} for samples and {sm['recon_energy']['mean']:.4f} for reconstructions "
            f"(floor {floor:.4f})."]
     rs, rr = sm[f"samples_off_surface@{hi}"]["mean"], sm[f"recon_off_surface@{hi}"]["mean"]
-    if rr < 0.5 * rs:
-        out.append(f"Reconstructions of data leave the surface {rs / max(rr, 1e-9):.1f}× less often than decoded prior "
-                   "samples: the decoder is accurate on the latent sheet, and the off-surface samples come from prior "
-                   "mass that falls between its folds.")
+    why = ("the decoder is accurate on the latent sheet, and the off-surface samples come from prior mass that falls "
+           "between its folds.")
+    if rr == 0 < rs:        # no ratio to state: not one of the reconstructions left the surface
+        out.append(f"Not one reconstruction of data (out of {s.n_eval} per seed) lands farther than {hi} from the "
+                   f"surface, while decoded prior samples do: {why}")
+    elif rr < 0.5 * rs:
+        out.append(f"Reconstructions of data leave the surface {rs / rr:.1f}× less often than decoded prior samples: "
+                   + why)
     else:
         out.append("Reconstructions leave the surface nearly as often as prior samples here, so in these runs the "
                    "decoder itself, not only the holes in the latent sheet, accounts for the off-surface points.")

@@ -210,3 +210,26 @@ def test_deterministic_chart_runs_on_the_surface():
     assert run.final["samples"].shape == (40, 3) and run_key(cfg).startswith("chart-")
     assert "sigma" not in run.final and "sigma" not in run.history
     assert run_key(cfg) != run_key(ChartConfig(schedule=sched, latent_dim=3))   # Bimodal keys differ
+
+
+# ---------------------------------------------------------------------------------------------
+# the chapter's computed sentences
+
+def _space_filling_sentences(samples_rate: float, recon_rate: float) -> str:
+    from types import SimpleNamespace
+
+    from chartlib.surface import PROFILES, space_filling_text
+    s = PROFILES["ci"]
+    hi = f"{s.thresholds[-1]:g}"
+    m = lambda v: {"mean": v, "std": 0.0}  # noqa: E731
+    summary = {"seeds": 2, "latent_dimension": m(2.0), "coverage": m(2.4), f"samples_off_surface@{hi}": m(samples_rate),
+               f"recon_off_surface@{hi}": m(recon_rate), "samples_energy": m(0.27), "recon_energy": m(0.0)}
+    result = SimpleNamespace(arms={"deterministic": SimpleNamespace(summary=summary)}, measured={"floor_energy": 0.0})
+    return " ".join(space_filling_text(result, s))
+
+
+def test_space_filling_text_states_no_ratio_when_no_reconstruction_leaves_the_surface():
+    none_left = _space_filling_sentences(0.2, 0.0)
+    assert "Not one reconstruction" in none_left and "×" not in none_left.split("Not one")[1]
+    assert "4.0× less often" in _space_filling_sentences(0.2, 0.05)
+    assert "nearly as often" in _space_filling_sentences(0.2, 0.15)
