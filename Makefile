@@ -17,7 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 book: $(STAMP)
-	$(PY) -m chartlib.build --profile $(PROFILE)
+	$(PY) -m chartlib.book --profile $(PROFILE)
 
 # Chromium comes from Debian's package (Playwright's own browser download does not work offline).
 browser:

@@ -12,7 +12,6 @@ import time
 
 os.environ.setdefault("CHARTLIB_PROGRESS", "line")     # the trainers print one line, no progress bar
 
-import torch  # noqa: E402
 
 from chartlib.nets import pick_device  # noqa: E402
 from chartlib.paths import build_dir  # noqa: E402
@@ -20,7 +19,6 @@ from chartlib.summary import BUDGETS  # noqa: E402
 
 from . import drift, stacked, training  # noqa: E402
 from .common import machine, matmul_rate, out_dir, write  # noqa: E402
-
 
 
 def run_matmul(device, quick, repeats) -> dict:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from chartlib.data import seeded
 from chartlib.chart_transport import PROFILES as CHART_TRANSPORT_PROFILES
+from chartlib.data import seeded
 from chartlib.evaluation import sampling_rate
 from chartlib.methods import METHODS, FlowConfig, PlainDrift, euler_sample, method_for, train_run
 from chartlib.mnist import RAW_FILES, raw_folder

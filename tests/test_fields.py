@@ -8,7 +8,6 @@ from chartlib.drift import drift_field
 from chartlib.encoders import Deterministic, DeterministicEncoder, Gaussian, GaussianEncoder
 from chartlib.fields import CriticField, KernelField, ScoreCritic, dsm_loss
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

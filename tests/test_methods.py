@@ -7,8 +7,18 @@ import torch
 from chartlib import metrics
 from chartlib.data import Bimodal
 from chartlib.fields import KernelField
-from chartlib.methods import (Chart, ChartConfig, DriftConfig, Flow, FlowConfig, PlainDrift, Schedule,
-                              TrainingDiverged, method_for, train_run)
+from chartlib.methods import (
+    Chart,
+    ChartConfig,
+    DriftConfig,
+    Flow,
+    FlowConfig,
+    PlainDrift,
+    Schedule,
+    TrainingDiverged,
+    method_for,
+    train_run,
+)
 
 TINY = Schedule(seed=0, steps=60, batch=64, width=32, depth=2, n_snapshots=4, n_show=50, n_eval=300, lr=3e-3)
 

@@ -16,7 +16,6 @@ import torch
 
 from chartlib import classifier, mnist, mnist_fetch, mnist_files
 
-
 # ---------------------------------------------------------------- IDX files
 
 def test_idx_round_trip(tmp_path):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from chartlib import mnist_claims as cl
 from chartlib import mnist
 from chartlib import mnist_chapter as ch
+from chartlib import mnist_claims as cl
 from chartlib import mnist_figures as mf
 from chartlib import mnist_text as tx
 from chartlib.cache import run_key

@@ -65,7 +65,7 @@ def test_train_arm_trains_only_the_missing_runs_in_workers(tmp_path, one_thread,
     assert sorted(e["event"] for e in cache.LEDGER) == ["loaded", "trained", "trained", "trained"]
     out = capsys.readouterr().out
     assert "training 2 runs in 2 worker processes" in out and "trained arm · seed 2: 30 steps in" in out
-    from chartlib.build import PROGRESS_LINE           # the book's pages hide this log (build.tidy)
+    from chartlib.build import PROGRESS_LINE  # the book's pages hide this log (build.tidy)
     assert all(PROGRESS_LINE.fullmatch(line) for line in out.splitlines()), out
 
 

@@ -7,8 +7,7 @@ import torch
 
 from chartlib.data import Bimodal
 from chartlib.drift import drift_field
-from chartlib.reference_field import (ReferenceKernelField, long_range_share, reference_drift_field,
-                                      released_loss)
+from chartlib.reference_field import ReferenceKernelField, long_range_share, reference_drift_field, released_loss
 
 RELEASED = dict(floor=1e-6, scale_includes_self=True, mask="additive", per_coordinate_rms=True, distance_eps=1e-8)
 BOOK = dict(floor=0.0, scale_includes_self=False, mask="exclude", per_coordinate_rms=False, distance_eps=0.0)

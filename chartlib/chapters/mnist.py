@@ -1,0 +1,297 @@
+"""Chapter 5, MNIST: flow matching on pixels against chart transport at several latent dimensions,
+deterministic and stochastic, every arm scored by the evaluation classifier.
+
+``MnistSettings`` holds every size (``PROFILES["ci"]``, ``["full"]`` and ``["paper"]`` are
+instances of it); ``run`` trains every arm through the run cache and measures it; the note's claims
+are decided in ``chartlib.report.claims.mnist``; the tables and sentences are in
+``chartlib.report.mnist``, the figures in ``chartlib.report.mnist_figures``.
+
+What is measured, and against what.  The 10,000 test digits are shuffled once with a fixed seed
+and split: the first ``n_eval`` are the *held-out* digits, the rest the *reference* whose classifier
+features every score compares against.  Every arm is scored on exactly ``n_eval`` images: its
+samples (decoded prior noise, or flow matching after ``euler_steps`` Euler steps), the held-out
+digits themselves (the floor), and, for charts, the held-out digits sent through the chart,
+Dec(E(x)) (for a stochastic chart through a random point of the fiber).  If the latents matched
+the prior exactly, a chart's samples would be distributed like its reconstructions, so that row
+bounds what the chart can reach.  Pixels of generated images are clipped to [0, 1] before scoring.
+
+The trainers record only a few shown samples (``n_show``) per snapshot and keep the weights; the
+``n_eval`` evaluation samples are drawn here from the cached weights with fixed noise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from chartlib.common.checks import (
+    check_bool,
+    check_choice,
+    check_choices,
+    check_float,
+    check_floats,
+    check_int,
+    check_ints,
+)
+from chartlib.core.data import seeded
+from chartlib.core.encoders import Deterministic, Gaussian
+from chartlib.core.fields import KernelField
+from chartlib.core.methods import ChartConfig, FlowConfig, euler_sample, restore
+from chartlib.core.nets import pick_device
+from chartlib.core.training import LR_SCHEDULES, PRECISIONS, Schedule
+from chartlib.datasets.mnist import MnistDigits, digit_images
+from chartlib.measure import classifier as clf
+from chartlib.measure.intrinsic import mnist_intrinsic_dimension
+from chartlib.measure.scores import latent_energy, recon_error, sampling_rate, spread
+from chartlib.runs.arms import Plan, Result, Stopwatch, train_arms
+
+TITLE = "MNIST"
+ENCODINGS = ("deterministic", "stochastic")
+GAP_DIM = 12              # the chart the gap study varies
+GAP_TEMPERATURES = (0.1, 0.2, 0.5)   # the gap study's broader kernels (relative, as the chapter's own)
+FLOW = "flow"
+SPLIT_SEED = 424_242      # the shuffle that splits the test digits into held-out and reference
+EVAL_SEED = 515_151       # the noise behind every arm's evaluation samples
+FIBER_SEED = 616_161      # the fiber points of stochastic reconstructions
+TIMING_SAMPLES = 500      # images per timed sampling call
+SCORE_KEYS = ("fd", "kid_mean", "kid_std", "class_kl", "confidence")
+
+
+# Flow-matching variants: key -> (label, prediction, loss, logit-normal mean of the training times).
+# "flow" is the chapter's baseline; the others are its ablation at the same budget.
+FLOW_VARIANTS = {
+    FLOW: ("flow matching", "clean", "clean", -0.5),
+    "flow-velocity": ("flow matching, velocity prediction", "velocity", "velocity", None),
+    "flow-clean-vloss": ("flow matching, clean prediction, velocity loss", "clean", "velocity", -0.5),
+    "flow-clean-uniform": ("flow matching, clean prediction, uniform times", "clean", "clean", None),
+}
+
+
+@dataclass(frozen=True)
+class MnistSettings:
+    """Sizes of the MNIST chapter.  Every network is an MLP of ``depth`` hidden layers of ``width``
+    SiLU units: the flow-matching network on pixels, and each chart's encoder and decoder.
+
+    Flow matching predicts the clean digit, not the velocity (``FLOW_VARIANTS``): asked for the
+    velocity, the same MLP left every sample covered in pixel noise (FD-LeNet about 930 at 2000
+    steps, and not much better at width 1024, with an EMA or a decaying rate).
+
+    Temperatures are relative to the mean latent distance (``scale_free``): the latents live in
+    2 to 128 dimensions, where the typical distance between two prior samples grows like
+    sqrt(2 d); an absolute tau tuned for one dimension would be far too sharp or too blunt for the
+    others, and a single relative tau sees only one scale of structure (Deng et al. 2026 sum
+    several).
+
+    ``intrinsic_points`` / ``intrinsic_repeats``: subset sizes and repeats of the two-NN estimate of
+    MNIST's own dimension (``chartlib.measure.intrinsic``).
+    """
+
+    steps: int = 2000
+    batch: int = 256
+    lr: float = 2e-3
+    lr_schedule: str = "cosine"
+    width: int = 512
+    depth: int = 2
+    latent_dims: tuple[int, ...] = (2, 4, 8, 12, 16, 32, 64, 128)
+    encodings: tuple[str, ...] = ENCODINGS
+    flow_variants: tuple[str, ...] = tuple(FLOW_VARIANTS)
+    temperatures: tuple[float, ...] = (0.02, 0.05, 0.2)
+    drift_weight: float = 1.0
+    init_log_scale: float = -1.0        # stochastic charts: log sigma of the fresh encoder
+    euler_steps: int = 50
+    n_eval: int = 5000                  # images scored per arm (also the held-out digits); <= 5000
+    n_show: int = 16                    # digits per frame of the training-step slider
+    n_snapshots: int = 11
+    timing_repeats: int = 3             # timed sampling calls per arm (the median is reported)
+    kid_subsets: int = 100              # KID: subsets of up to 1000 images per side
+    seeds: tuple[int, ...] = (0, 1)
+    precision: str = "float32"          # "bfloat16": the networks' forward passes in training under autocast
+    intrinsic_points: tuple[int, ...] = (1000, 2000, 5000)
+    intrinsic_repeats: int = 3
+    gap_study: bool = True              # also train the 12-D deterministic chart longer and with 3x lambda (first seed)
+
+    def __post_init__(self):
+        check_int("steps", self.steps, 1)
+        check_int("batch", self.batch, 2, 4096)
+        check_float("lr", self.lr, 0, 1)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_int("width", self.width, 1, 8192)
+        check_int("depth", self.depth, 1, 16)
+        object.__setattr__(self, "latent_dims", check_ints("latent_dims", self.latent_dims, 1, 784))
+        object.__setattr__(self, "seeds", check_ints("seeds", self.seeds, 0, 2**31 - 1))
+        object.__setattr__(self, "encodings", check_choices("encodings", self.encodings, ENCODINGS, empty=True))
+        object.__setattr__(self, "flow_variants",
+                           check_choices("flow_variants", self.flow_variants, tuple(FLOW_VARIANTS), empty=True))
+        if not self.encodings and not self.flow_variants:
+            raise ValueError("encodings and flow_variants are both empty: the chapter would train nothing; "
+                             "give at least one encoding or one flow-matching variant")
+        object.__setattr__(self, "temperatures", check_floats("temperatures", self.temperatures))
+        check_float("drift_weight", self.drift_weight, 0, low_open=False)
+        check_float("init_log_scale", self.init_log_scale, -10, 3, low_open=False)
+        check_int("euler_steps", self.euler_steps, 1, 1000)
+        check_int("n_eval", self.n_eval, 100, 5000)
+        check_int("n_show", self.n_show, 2, 64)
+        check_int("n_snapshots", self.n_snapshots, 2, min(101, self.steps + 1))
+        check_int("timing_repeats", self.timing_repeats, 1, 50)
+        check_int("kid_subsets", self.kid_subsets, 2, 1000)
+        check_choice("precision", self.precision, PRECISIONS)
+        object.__setattr__(self, "intrinsic_points", check_ints("intrinsic_points", self.intrinsic_points, 3, 60_000))
+        check_int("intrinsic_repeats", self.intrinsic_repeats, 1, 20)
+        check_bool("gap_study", self.gap_study)
+
+    # ------------------------------------------------------------------ the configs it trains
+
+    def schedule(self, seed: int) -> Schedule:
+        # the trainers' own final sample is only n_show images: evaluation samples come from the weights
+        return Schedule(seed=seed, steps=self.steps, batch=self.batch, lr=self.lr, width=self.width,
+                        depth=self.depth, n_snapshots=self.n_snapshots, n_show=self.n_show, n_eval=self.n_show,
+                        precision=self.precision, lr_schedule=self.lr_schedule)
+
+    def flow_config(self, variant: str = FLOW, seed: int = 0) -> FlowConfig:
+        _, prediction, loss, mean = FLOW_VARIANTS[variant]
+        return FlowConfig(data=MnistDigits(), schedule=self.schedule(seed), euler_steps=self.euler_steps,
+                          prediction=prediction, loss=loss, logit_normal_mean=mean)
+
+    def chart_config(self, latent_dim: int, encoding: str, seed: int = 0) -> ChartConfig:
+        check_choice("encoding", encoding, ENCODINGS)
+        encoders = {"deterministic": Deterministic(), "stochastic": Gaussian(self.init_log_scale)}
+        return ChartConfig(data=MnistDigits(), schedule=self.schedule(seed), latent_dim=latent_dim,
+                           encoder=encoders[encoding], field=KernelField(self.temperatures, scale_free=True),
+                           drift_weight=self.drift_weight)
+
+    def arms(self) -> dict[str, tuple[str, dict, list]]:
+        """Every arm: stable key -> (label, facts, one config per seed); the flow-matching variants
+        first, then each latent dim x encoding."""
+        out: dict = {}
+        for v in self.flow_variants:
+            out[v] = (FLOW_VARIANTS[v][0], {"kind": "flow", "variant": v},
+                      [self.flow_config(v, seed) for seed in self.seeds])
+        for d in self.latent_dims:
+            for e in self.encodings:
+                out[arm_key(d, e)] = (f"chart {d}-D, {e}", {"kind": "chart", "latent_dim": d, "encoding": e},
+                                      [self.chart_config(d, e, seed) for seed in self.seeds])
+        out.update(self.gap_arms())
+        return out
+
+    def gap_arms(self) -> dict[str, tuple[str, dict, list]]:
+        """The gap study: the deterministic chart at 12-D (else the first latent dimension), first seed,
+        trained twice as long, with three times the drift weight lambda, and with broader kernels
+        (``GAP_TEMPERATURES``)."""
+        if not self.gap_study or "deterministic" not in self.encodings:
+            return {}
+        d = GAP_DIM if GAP_DIM in self.latent_dims else self.latent_dims[0]
+        base = self.chart_config(d, "deterministic", self.seeds[0])
+        longer = replace(base, schedule=replace(base.schedule, steps=2 * self.steps))
+        heavier = replace(base, drift_weight=3 * self.drift_weight)
+        broader = replace(base, field=KernelField(GAP_TEMPERATURES, scale_free=True))
+        facts = {"kind": "gap", "latent_dim": d, "encoding": "deterministic"}
+        return {"gap-steps": (f"chart {d}-D, deterministic, {2 * self.steps} steps", {**facts, "change": "steps"}, [longer]),
+                "gap-lambda": (f"chart {d}-D, deterministic, λ = {3 * self.drift_weight:g}",
+                               {**facts, "change": "lambda"}, [heavier]),
+                "gap-temperatures": (f"chart {d}-D, deterministic, τ = {', '.join(f'{t:g}' for t in GAP_TEMPERATURES)}",
+                                     {**facts, "change": "temperatures"}, [broader])}
+
+
+def arm_key(latent_dim: int, encoding: str) -> str:
+    """Stable key of a chart arm, e.g. ``d12-deterministic``."""
+    return f"d{latent_dim}-{encoding}"
+
+
+PROFILES = {
+    # every phenomenon at its smallest: two flow-matching variants, four latent dimensions, one seed
+    # (so no spread over seeds), no gap study; the digits are still blobs at this size.  bfloat16 forward passes:
+    # 2.2x faster steps at width 1024, FD within 1.3 of float32 on the same seed against 6-23 between
+    # seeds (600 steps, 12-D chart and flow matching, two seeds).
+    "ci": MnistSettings(steps=200, batch=128, width=256, n_eval=1000, n_snapshots=6, kid_subsets=20,
+                        latent_dims=(2, 12, 32, 128), flow_variants=(FLOW, "flow-velocity"), seeds=(0,),
+                        precision="bfloat16", intrinsic_points=(1000,), intrinsic_repeats=2, gap_study=False),
+    "full": MnistSettings(precision="bfloat16"),
+    # for a GPU: longer training, wider networks, three seeds, more latent dimensions
+    "paper": MnistSettings(steps=10_000, width=1024, seeds=(0, 1, 2),
+                           latent_dims=(2, 4, 6, 8, 10, 12, 14, 16, 24, 32, 64, 128), n_snapshots=21,
+                           precision="bfloat16", intrinsic_points=(1000, 2000, 5000, 10000), intrinsic_repeats=5),
+}
+
+
+def _batched(fn, *inputs: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([fn(*(t[i:i + batch] for t in inputs)).float().cpu()
+                          for i in range(0, inputs[0].shape[0], batch)])
+
+
+def held_out_split(n_eval: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held-out digits (n_eval, 784), reference digits (10000 - n_eval, 784)) from the test set."""
+    images = digit_images(train=False)
+    order = torch.randperm(images.shape[0], generator=seeded(SPLIT_SEED))
+    return images[order[:n_eval]], images[order[n_eval:]]
+
+
+def score_arm(cfg, run, s: "MnistSettings", held: torch.Tensor, score, device) -> dict:
+    """One trained arm's measurements: its ``n_eval`` samples' scores, sampling rate and, for a
+    chart, the scores of its reconstructions of the held-out digits, the reconstruction error and
+    the latent energy distance to the prior (and the mean sigma of a stochastic chart)."""
+    method, g = restore(cfg, run, device), seeded(EVAL_SEED)
+    fiber = isinstance(cfg, ChartConfig) and isinstance(cfg.encoder, Gaussian)
+
+    def sample(noise):
+        if isinstance(cfg, FlowConfig):
+            return euler_sample(method.velocity, noise.to(device), cfg.euler_steps)
+        return method.dec(noise.to(device))
+
+    def encode(x, e):
+        return method.enc(x.to(device), e.to(device) if fiber else None)[0]
+
+    if isinstance(cfg, FlowConfig):
+        images = _batched(sample, torch.randn(s.n_eval, cfg.data.dim, generator=g))
+        out, dim, calls = {}, cfg.data.dim, cfg.euler_steps
+    else:
+        d = dim = cfg.latent_dim
+        images = _batched(sample, torch.randn(s.n_eval, d, generator=g))
+        eps = torch.randn(s.n_eval, d, generator=seeded(FIBER_SEED))
+        latents = _batched(encode, held, eps)
+        recon = _batched(sample, latents)
+        out = {"reconstruction": {"scores": score(recon), "n_samples": recon.shape[0]},
+               "recon_error": recon_error(held, recon),
+               "latent_energy": latent_energy(latents, torch.randn(s.n_eval, d, generator=g), at_most=2000)}
+        if "sigma" in run.history:
+            out["mean_sigma"] = float(run.history["sigma"][-1])
+        calls = 1
+    rate = sampling_rate(lambda n: sample(torch.randn(n, dim, device=device)), TIMING_SAMPLES, s.timing_repeats, device)
+    return {"seed": cfg.schedule.seed, "scores": score(images), "n_samples": images.shape[0], **out,
+            "train_seconds": run.seconds, "trained_on": run.device, "from_cache": run.cached,
+            "sampling": {"network_evaluations": calls, "samples_per_second": rate}}
+
+
+def _summary(per_seed: list[dict]) -> dict:
+    out = {"scores": {k: spread([p["scores"][k] for p in per_seed]) for k in SCORE_KEYS}}
+    if "reconstruction" in per_seed[0]:
+        out["reconstruction"] = {k: spread([p["reconstruction"]["scores"][k] for p in per_seed]) for k in SCORE_KEYS}
+    return out
+
+
+def run(s: MnistSettings, device=None) -> Result:
+    """Train every arm and seed (through the run cache), draw ``n_eval`` images from each and score them.
+
+    ``measured`` holds the floor (scores of held-out real digits), the classifier's accuracy and
+    hash, ``n_eval``, the device and MNIST's own two-NN dimension (``chartlib.measure.intrinsic``)."""
+    device = pick_device() if device is None else torch.device(device)
+    clock = Stopwatch()
+    model, info = clf.evaluation_classifier()
+    model = model.to(device)
+    held, reference = held_out_split(s.n_eval)
+    ref_feats, _ = clf.predict(model, reference)
+
+    def score(images):
+        return clf.score_images(model, images.clamp(0, 1), ref_feats, kid_subsets=s.kid_subsets)
+
+    def score_run(cfg, run):
+        return score_arm(cfg, run, s, held, score, device)
+
+    floor = {"scores": score(held), "n_samples": held.shape[0]}
+    arms = train_arms({key: Plan(label, cfgs, score_run, facts) for key, (label, facts, cfgs) in s.arms().items()}, device)
+    for arm in arms.values():
+        arm.summary = _summary(arm.per_seed)
+    measured = {"floor": floor, "classifier": {k: info[k] for k in ("test_accuracy", "sha256", "train_seconds", "cached")},
+                "n_eval": s.n_eval, "device": str(device),
+                "intrinsic": mnist_intrinsic_dimension(s.intrinsic_points, s.intrinsic_repeats)}
+    return Result(arms, measured, next(iter(arms.values())).runs[0].steps, clock.seconds())
