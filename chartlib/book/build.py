@@ -209,7 +209,7 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
     build_dir, stage = output / "_build", output / ".stage"
     os.environ["CHARTLIB_BUILD_DIR"] = str(build_dir)   # notebooks write their metrics JSON here
     os.environ["CHARTLIB_PROGRESS"] = "line"            # one line per training run in executed notebooks
-    os.environ["CHARTLIB_BOOK_BUILD"] = "1"             # widgets give way to static figures (see chartlib.report.explorer)
+    os.environ["CHARTLIB_BOOK_BUILD"] = "1"             # widgets give way to static figures (chartlib.report.explorer)
     # OpenMP threads that spin while waiting make torch many times slower whenever anything else
     # runs on a small machine; passive waiting costs nothing measurable when the machine is idle.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -249,9 +249,11 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m chartlib.book", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="full", help="ci (minutes on 2 CPU cores), full (default) or paper (larger MNIST runs, meant for a GPU)")
+    ap.add_argument("--profile", default="full",
+                    help="ci (minutes on 2 CPU cores), full (default) or paper (larger MNIST runs, meant for a GPU)")
     ap.add_argument("--output", default=str(ROOT), help="folder that receives _build/ and .stage/ (default: repo root)")
-    ap.add_argument("--only", nargs="*", help="execute only these notebooks (file stems); others keep their staged copy")
+    ap.add_argument("--only", nargs="*",
+                    help="execute only these notebooks (file stems); others keep their staged copy")
     args = ap.parse_args(argv)
     try:
         build(args.profile, Path(args.output), args.only)

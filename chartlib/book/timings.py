@@ -116,7 +116,8 @@ def expected_seconds(stem: str, profile: str, device) -> tuple[float, str] | Non
         record = json.loads((build_dir() / "timings" / f"{profile}.json").read_text())
         machine = record.get("machine", {})
         if stem in record.get("cold_seconds", {}) and bool(machine.get("gpu")) == gpu:
-            return record["cold_seconds"][stem], f"measured by the last build here, on {machine.get('description', '?')}"
+            where = f"measured by the last build here, on {machine.get('description', '?')}"
+            return record["cold_seconds"][stem], where
     except (OSError, ValueError):
         pass
     try:

@@ -22,7 +22,6 @@ from chartlib.runs.workers import one_cpu_thread
 
 from .bimodal import BimodalSettings
 
-
 TITLE = "Chart transport"
 
 

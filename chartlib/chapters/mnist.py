@@ -185,7 +185,8 @@ class MnistSettings:
         heavier = replace(base, drift_weight=3 * self.drift_weight)
         broader = replace(base, field=KernelField(GAP_TEMPERATURES, scale_free=True))
         facts = {"kind": "gap", "latent_dim": d, "encoding": "deterministic"}
-        return {"gap-steps": (f"chart {d}-D, deterministic, {2 * self.steps} steps", {**facts, "change": "steps"}, [longer]),
+        return {"gap-steps": (f"chart {d}-D, deterministic, {2 * self.steps} steps", {**facts, "change": "steps"},
+                              [longer]),
                 "gap-lambda": (f"chart {d}-D, deterministic, λ = {3 * self.drift_weight:g}",
                                {**facts, "change": "lambda"}, [heavier]),
                 "gap-temperatures": (f"chart {d}-D, deterministic, τ = {', '.join(f'{t:g}' for t in GAP_TEMPERATURES)}",
@@ -288,10 +289,12 @@ def run(s: MnistSettings, device=None) -> Result:
         return score_arm(cfg, run, s, held, score, device)
 
     floor = {"scores": score(held), "n_samples": held.shape[0]}
-    arms = train_arms({key: Plan(label, cfgs, score_run, facts) for key, (label, facts, cfgs) in s.arms().items()}, device)
+    plans = {key: Plan(label, cfgs, score_run, facts) for key, (label, facts, cfgs) in s.arms().items()}
+    arms = train_arms(plans, device)
     for arm in arms.values():
         arm.summary = _summary(arm.per_seed)
-    measured = {"floor": floor, "classifier": {k: info[k] for k in ("test_accuracy", "sha256", "train_seconds", "cached")},
+    classifier = {k: info[k] for k in ("test_accuracy", "sha256", "train_seconds", "cached")}
+    measured = {"floor": floor, "classifier": classifier,
                 "n_eval": s.n_eval, "device": str(device),
                 "intrinsic": mnist_intrinsic_dimension(s.intrinsic_points, s.intrinsic_repeats)}
     return Result(arms, measured, next(iter(arms.values())).runs[0].steps, clock.seconds())

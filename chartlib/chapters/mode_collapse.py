@@ -14,7 +14,6 @@ from chartlib.runs.workers import one_cpu_thread
 
 from .bimodal import BimodalSettings
 
-
 TITLE = "Mode collapse"
 
 

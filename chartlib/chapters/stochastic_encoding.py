@@ -10,5 +10,6 @@ __all__ = ["PROFILES", "SurfaceSettings", "TITLE", "run"]
 
 
 def run(s: SurfaceSettings, device=None) -> Result:
-    """The deterministic chart, and the stochastic one with the kernel field, with the critic and with the critic's failure setting."""
+    """The deterministic chart, and the stochastic one with the kernel field, with the critic and with the
+    critic's failure setting."""
     return train(s, stochastic=True, device=device)

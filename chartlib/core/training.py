@@ -160,7 +160,8 @@ class Guard:
             return float("nan")
         stacked = {k: torch.stack(v) for k, v in self.pending.items()}
         bad = ~torch.isfinite(stacked["loss"])
-        params_ok = torch.stack([torch.isfinite(p).all() for p in self.params]).all() if self.params else torch.tensor(True)
+        params_ok = (torch.stack([torch.isfinite(p).all() for p in self.params]).all() if self.params
+                     else torch.tensor(True))
         any_bad, params_ok = torch.stack([bad.any().cpu(), params_ok.cpu()]).tolist()   # the one host sync
         if any_bad:
             first = int(bad.nonzero()[0, 0])
@@ -184,7 +185,8 @@ def optimise(label: str, schedule: Schedule, step: Callable[[int], dict[str, tor
     Returns (frames, final sample, history, seconds), the seconds including the final sample."""
     params = [p for m in trained for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=schedule.lr)
-    decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, schedule.steps) if schedule.lr_schedule == "cosine" else None
+    cosine = schedule.lr_schedule == "cosine"
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, schedule.steps) if cosine else None
     guard, progress = Guard(label, params, check_every), Progress(label, schedule.steps)
     start = time.perf_counter()
     for it in range(schedule.steps):

@@ -189,8 +189,9 @@ def frechet_distance(feat_a: torch.Tensor, feat_b: torch.Tensor) -> float:
         raise ValueError(f"need (n>=2, k) and (m>=2, k) features, got {tuple(a.shape)} and {tuple(b.shape)}")
     for name, f in (("first", a), ("second", b)):
         if not torch.isfinite(f).all():
-            raise ValueError(f"the {name} set of features holds NaN or infinite values ({int((~torch.isfinite(f)).sum())} "
-                             "entries): the images they come from are not finite, so their Frechet distance is undefined")
+            bad = int((~torch.isfinite(f)).sum())
+            raise ValueError(f"the {name} set of features holds NaN or infinite values ({bad} entries): the images "
+                             "they come from are not finite, so their Frechet distance is undefined")
     ca, cb = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
     w, v = torch.linalg.eigh(ca)
     root_a = (v * w.clamp_min(0).sqrt()) @ v.T

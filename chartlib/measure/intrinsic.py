@@ -16,7 +16,8 @@ def _gamma_quantile(shape: float, q: float) -> float:
     lo, hi = 0.0, shape + 20 * math.sqrt(shape) + 20
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if float(torch.special.gammainc(a, torch.tensor(mid, dtype=torch.float64))) < q else (lo, mid)
+        below = float(torch.special.gammainc(a, torch.tensor(mid, dtype=torch.float64))) < q
+        lo, hi = (mid, hi) if below else (lo, mid)
     return 0.5 * (lo + hi)
 
 

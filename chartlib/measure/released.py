@@ -1,5 +1,6 @@
 """The book's drifting field against the paper's released formulation: the differences one by one,
-measured on a run's own samples (chapter 1 trains the arms; this module measures; ``chartlib.report.released`` words it).
+measured on a run's own samples (chapter 1 trains the arms; this module measures;
+``chartlib.report.released`` words it).
 
 The released field is ``chartlib.core.fields.ReleasedKernelField``; each difference is one of
 its switches, so "what it changes" is the field with that one switch turned to the book's choice,

@@ -109,8 +109,8 @@ def surface_summary(per_seed: list[dict], thresholds) -> dict:
                "latent_dimension": flat(lambda p: p["latent_dimension"]),
                "coverage": flat(lambda p: p["coverage"])}
     for t in thresholds:
-        summary[f"samples_off_surface@{t:g}"] = flat(lambda p: p["samples"]["off_surface"][str(t)])
-        summary[f"recon_off_surface@{t:g}"] = flat(lambda p: p["recon"]["off_surface"][str(t)])
+        summary[f"samples_off_surface@{t:g}"] = flat(lambda p, t=t: p["samples"]["off_surface"][str(t)])
+        summary[f"recon_off_surface@{t:g}"] = flat(lambda p, t=t: p["recon"]["off_surface"][str(t)])
     if "sigma_mean" in per_seed[0]:
         summary["sigma_mean"] = flat(lambda p: p["sigma_mean"])
     return summary

@@ -34,10 +34,15 @@ def measured_text(result: Result) -> str:
 
 def offset_text(result: Result) -> str:
     off = result.arms[OFFSET].summary
-    return (f"**Measured.** With the offset encoder, {off['collapsed_seeds']} of {off['seeds']} seeds put at least "
-            f"{percent(COLLAPSED)} of their samples in one mode (larger-mode share {off['majority']['mean']:.3f}, energy distance "
-            f"{off['energy']['mean']:.3f}). So the coverage comes from choosing a unimodal prior centred where the "
-            f"encoder's latents already start, not from the direction of transport alone.")
+    text = (f"**Measured.** With the offset encoder, {off['collapsed_seeds']} of {off['seeds']} seeds put at least "
+            f"{percent(COLLAPSED)} of their samples in one mode (larger-mode share {off['majority']['mean']:.3f}, "
+            f"energy distance {off['energy']['mean']:.3f}).")
+    if off["collapsed_seeds"] > off["seeds"] / 2:
+        text += (" So the coverage comes from choosing a unimodal prior centred where the encoder's latents already "
+                 "start, not from the direction of transport alone.")
+    else:
+        text += " In these runs most seeds covered both modes even from the offset start."
+    return text
 
 
 def majority_lines(result: Result) -> dict[str, list[float]]:
@@ -86,7 +91,8 @@ def cost_text(result: Result) -> str:
     cost = result.measured["sampling_cost"]
     ratio = cost["chart"]["samples_per_second"] / cost["flow matching"]["samples_per_second"]
     fm, ct = (result.arms[k].summary["energy"]["mean"] for k in (FLOW, CHART))
-    return (f"Sampling a chart is one decoder call; flow matching takes {cost['flow matching']['network_evaluations']}. "
+    calls = cost["flow matching"]["network_evaluations"]
+    return (f"Sampling a chart is one decoder call; flow matching takes {calls}. "
             f"Measured here the chart samples {ratio:.0f}× faster. On this toy problem flow matching reaches an energy "
             f"distance of {fm:.4f} against chart transport's {ct:.4f}.")
 

@@ -67,7 +67,8 @@ def draw_frame(run: Run, step_index: int, keys: list[str] | None = None, title: 
             grid = torch.ones(rows * side, cols * side)
             for j in range(n):
                 r, c = divmod(j, cols)
-                grid[r * side:(r + 1) * side, c * side:(c + 1) * side] = torch.from_numpy(pts[j]).clamp(0, 1).view(side, side)
+                digit = torch.from_numpy(pts[j]).clamp(0, 1).view(side, side)
+                grid[r * side:(r + 1) * side, c * side:(c + 1) * side] = digit
             ax = fig.add_subplot(1, len(keys) + 1, i + 1)
             ax.imshow(grid.numpy(), cmap="gray_r", vmin=0, vmax=1)
             ax.set_axis_off()

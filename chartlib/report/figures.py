@@ -45,7 +45,8 @@ def _coords(points: torch.Tensor, k: int) -> dict[str, list[float]]:
 
 
 def slider_figure(series: list[Series], steps: list[int], panel_titles: list[str], title: str = "",
-                  dims: int = 2, height: int | None = None, start: int | None = None, same_scale: bool = True) -> go.Figure:
+                  dims: int = 2, height: int | None = None, start: int | None = None,
+                  same_scale: bool = True) -> go.Figure:
     """Scatter panels side by side sharing one slider over the training ``steps``.
 
     Animated series must have len(steps) frames.  ``dims`` is 2 (x, y) or 3 (zoomable x, y, z).
@@ -186,8 +187,8 @@ def table(rows: list[dict], columns: dict[str, str], digits: int = 3, caption: s
 
     body = "".join("<tr>" + "".join(td(k, r.get(k, "")) for k in columns) + "</tr>" for r in rows)
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    display(HTML(f'<div style="overflow-x: auto"><table class="chartlib-table" style="font-size: 0.85em">{cap}<thead><tr>{head}</tr></thead>'
-                 f'<tbody>{body}</tbody></table></div>'))
+    display(HTML('<div style="overflow-x: auto"><table class="chartlib-table" style="font-size: 0.85em">'
+                 f'{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'))
 
 
 def say(text: str):

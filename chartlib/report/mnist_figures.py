@@ -13,7 +13,7 @@ from chartlib.core.training import Run
 from chartlib.measure.scores import seed_values, spread
 
 
-def digit_grid(images: torch.Tensor, columns: int | None = None, gap: int = 2) -> "PIL.Image.Image":
+def digit_grid(images: torch.Tensor, columns: int | None = None, gap: int = 2):
     """Tile images (n, 784) in [0, 1] (clipped) into one greyscale picture, white digits on black,
     with ``gap`` grey pixels between them; ``columns`` defaults to ceil(sqrt(n))."""
     from PIL import Image
@@ -147,8 +147,10 @@ def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
                                              mode="lines+markers", name=f"{kind}, {enc}", legendgroup=f"{kind}-{enc}",
                                              showlegend=j == 0, line=dict(color=colours[enc], dash=dash),
                                              marker=dict(symbol=symbol)), row=1, col=j + 1)
-        refs = [(a["label"], _mean_sd(_by_seed(a, "scores", m))[0], "#2ca02c" if a.get("variant") == "flow" else "#8c564b")
-                for a in result["arms"].values() if a["kind"] == "flow" and a.get("variant") in ("flow", "flow-velocity")]
+        flows = [a for a in result["arms"].values()
+                 if a["kind"] == "flow" and a.get("variant") in ("flow", "flow-velocity")]
+        refs = [(a["label"], _mean_sd(_by_seed(a, "scores", m))[0],
+                 "#2ca02c" if a.get("variant") == "flow" else "#8c564b") for a in flows]
         refs.append(("real digits (floor)", result["floor"]["scores"][m], "#555555"))
         for name, value, colour in refs:
             fig.add_trace(go.Scatter(x=span, y=[value, value], mode="lines", name=name, legendgroup=name,

@@ -5,7 +5,7 @@ from chartlib.chapters.mode_collapse import ModeCollapseSettings
 from chartlib.measure.scores import COLLAPSED
 from chartlib.runs.arms import Result
 
-from .format import percent
+from .format import percent, spread_text
 
 COLUMNS = {"arm": "field", "seed": "seed", "fractions": "share per mode (left, right)",
            "modes_held": "modes with ≥ 10 %", "far": "share > 4σ from both modes",
@@ -27,7 +27,7 @@ def measured_text(result: Result, s: ModeCollapseSettings) -> str:
     return (
         f"**Measured.** With the small temperature, {small['collapsed_seeds']} of {small['seeds']} seeds end with "
         f"at least {percent(COLLAPSED)} of their samples in one mode (mean share of the larger mode "
-        f"{small['majority']['mean']:.3f}, energy distance {small['energy']['mean']:.3f} ± {small['energy']['std']:.3f}). "
+        f"{small['majority']['mean']:.3f}, energy distance {spread_text(small['energy'])}). "
         f"With τ = {s.large_temperature:g}, {large['both_modes_seeds']} of {large['seeds']} seeds hold both modes "
         f"(larger-mode share {large['majority']['mean']:.3f}, energy distance {large['energy']['mean']:.4f}); "
         f"with the multi-temperature scale-free field, {multi['both_modes_seeds']} of {multi['seeds']} "
@@ -46,6 +46,9 @@ SWEEP_COLUMNS = {"ratio": "separation / τ", "tau": "τ", "collapsed": "seeds co
 
 
 def sweep_rows(result: Result) -> list[dict]:
-    return [{"ratio": r, "tau": v["temperature"], "collapsed": f"{v['summary']['collapsed_seeds']} / {v['summary']['seeds']}",
-             "majority": v["summary"]["majority"]["mean"], "energy": v["summary"]["energy"]["mean"]}
-            for r, v in result.measured["sweep"].items()]
+    rows = []
+    for r, v in result.measured["sweep"].items():
+        sm = v["summary"]
+        rows.append({"ratio": r, "tau": v["temperature"], "collapsed": f"{sm['collapsed_seeds']} / {sm['seeds']}",
+                     "majority": sm["majority"]["mean"], "energy": sm["energy"]["mean"]})
+    return rows

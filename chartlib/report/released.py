@@ -7,7 +7,8 @@ from chartlib.measure.scores import COLLAPSED
 from .claims.mode_collapse import POINT
 from .format import percent
 
-FLOOR_COLUMNS = {"floor": "floor", "collapsed": f"seeds ≥ {percent(COLLAPSED)} nearest one mode", "far": "mean share > 4σ from both modes",
+FLOOR_COLUMNS = {"floor": "floor", "collapsed": f"seeds ≥ {percent(COLLAPSED)} nearest one mode",
+                 "far": "mean share > 4σ from both modes",
                  "energy": "mean energy distance to data", "spread": "mean spread of the samples"}
 
 
@@ -75,10 +76,12 @@ def released_text(record: dict, reference_floor: float) -> str:
             f"the modes. ")
     if zero is not None:
         zs = zero["summary"]
-        text += (f"The same field without the floor holds both modes in {zs['both_modes_seeds']} of {zs['seeds']} seeds "
+        text += (f"The same field without the floor holds both modes in {zs['both_modes_seeds']} of {zs['seeds']} "
+                 "seeds "
                  f"(energy distance {zs['energy']['mean']:.4f}), like the book's multi-temperature field. ")
     point = sorted(float(f) for f, v in sweep.items() if all(p["far"] >= POINT for p in v["per_seed"]))
-    kept = sorted(float(f) for f, v in sweep.items() if all(p["modes_held"] == 2 and p["far"] < POINT for p in v["per_seed"]))
+    kept = sorted(float(f) for f, v in sweep.items()
+                  if all(p["modes_held"] == 2 and p["far"] < POINT for p in v["per_seed"]))
     if point:
         text += (f"In the floor sweep every seed ends at one point at floor{'s' if len(point) > 1 else ''} "
                  f"{', '.join(f'{f:g}' for f in point)}"

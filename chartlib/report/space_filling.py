@@ -11,7 +11,8 @@ def _thresholds(s: SurfaceSettings) -> list[str]:
 
 
 def seed_columns(s: SurfaceSettings) -> dict[str, str]:
-    return {"seed": "seed", "what": "points", **{f"off{t}": f"share farther than {t} from the surface" for t in _thresholds(s)},
+    off = {f"off{t}": f"share farther than {t} from the surface" for t in _thresholds(s)}
+    return {"seed": "seed", "what": "points", **off,
             "median": "median distance to surface", "energy": "energy distance to held-out data",
             "dim": "two-NN dimension of data latents", "cov": "prior coverage ratio"}
 
@@ -29,7 +30,8 @@ def seed_rows(result: Result, s: SurfaceSettings, key: str = "deterministic") ->
 
 def seed_caption(result: Result, s: SurfaceSettings) -> str:
     return (f"{s.n_eval} points per row. Floor: energy distance {result.measured['floor_energy']:.4f} between two data "
-            f"samples; two-NN dimension of the data themselves {result.measured['data_latent_dimension_reference']:.2f}."
+            "samples; two-NN dimension of the data themselves "
+            f"{result.measured['data_latent_dimension_reference']:.2f}."
             f" Coverage ratio: median distance from a prior sample to its nearest data latent over the median distance "
             f"to its nearest other prior sample (about 1 when the latents fill the prior).")
 

@@ -26,7 +26,7 @@ def arm_rows(result: Result, s: SurfaceSettings) -> list[dict]:
     for arm in result.arms.values():
         sm = arm.summary
 
-        def f(k, d=3):
+        def f(k, d=3, sm=sm):
             return spread_text(sm[k], f".{d}f")
 
         rows.append({"arm": arm.label, "seeds": sm["seeds"], "dim": f("latent_dimension", 2), "cov": f("coverage", 2),
@@ -61,18 +61,16 @@ def stochastic_text(result: Result, s: SurfaceSettings) -> list[str]:
            f"{d['samples_energy']['mean']:.4f}, {k['samples_energy']['mean']:.4f}, {c['samples_energy']['mean']:.4f} "
            f"(floor {floor:.4f}). With the critic at noise {s.failing_noise:g} and {s.failing_steps} update per step, "
            f"the final mean σ is {bad['sigma_mean']:.4f} (against {c['sigma_mean']['mean']:.3f} at noise "
-           f"{s.critic_noise:g} with {s.critic_steps} updates), the latent dimension {bad['latent_dimension']:.2f}, and "
+           f"{s.critic_noise:g} with {s.critic_steps} updates), the latent dimension {bad['latent_dimension']:.2f}, "
+           "and "
            f"the off-surface rate {bad['samples']['off_surface'][hi]:.3f}."]
     working = c["sigma_mean"]["mean"]
     if bad["sigma_mean"] < 0.1 * working:
         out.append(f"Here the failing critic let σ collapse to {bad['sigma_mean']:.4f}, a tenth or less of the working "
                    "value: the fibers shrank back towards points, as the note's prototype saw.")
     else:
-        out.append(f"Here σ did **not** collapse in the failing setting ({bad['sigma_mean']:.3f} against {working:.3f}); "
-                   "the note's prototype saw σ fall to about 0.003. What fails in our runs is the critic itself: with "
-                   "one update per step it lags behind the moving latents, its field is mostly noise, and the samples "
-                   f"leave the surface (off-surface rate {bad['samples']['off_surface'][hi]:.3f}, coverage ratio "
-                   f"{bad['coverage']:.2f}). In side experiments with a smaller critic (64 units, 2 layers) σ did "
-                   "collapse, so the failure mode depends on the critic's capacity as well as on its noise level and "
-                   "update count.")
+        out.append(f"Here σ did **not** collapse in the failing setting ({bad['sigma_mean']:.3f} against "
+                   f"{working:.3f}), "
+                   "unlike in the note's prototype; what fails is the critic's field: the samples leave the surface "
+                   f"(off-surface rate {bad['samples']['off_surface'][hi]:.3f}, coverage ratio {bad['coverage']:.2f}).")
     return out

@@ -53,7 +53,8 @@ def timing_rows(folder: Path | None = None) -> tuple[list[dict], dict]:
         path = folder / f"{profile}.json"
         if path.exists():
             found[profile] = json.loads(path.read_text())
-    stems = [s for s in [*(c.stem for c in chapters()), "06_summary", "render"] if any(s in t.get("notebook_seconds", {}) for t in found.values())]
+    candidates = [*(c.stem for c in chapters()), "06_summary", "render"]
+    stems = [s for s in candidates if any(s in t.get("notebook_seconds", {}) for t in found.values())]
 
     def cell(t: dict, stem: str):
         if stem not in t.get("cold_seconds", {}):
@@ -84,8 +85,9 @@ def timing_sentence(folder: Path | None = None) -> str:
     """The whole-book cold time of each profile built in this folder against its budget, in words."""
     totals = timing_totals(folder)
     if not totals:
-        return "No build has recorded its timings in this folder yet (they appear after `python -m chartlib.build`)."
-    return " ".join(f"A fresh machine needs {'about ' if t['estimated'] else ''}{t['seconds']:.0f} s "
-                    f"({t['seconds'] / 60:.1f} min) for the whole {p} book, against a budget of {t['budget'] / 60:.0f} min"
-                    f" ({'within' if t['within'] else 'over'} it)." for p, t in totals.items()) + \
-        " Values marked ≈ add the recorded training time of runs this folder's cache already held."
+        return "No build has recorded its timings in this folder yet (they appear after `python -m chartlib.book`)."
+    sentences = [f"A fresh machine needs {'about ' if t['estimated'] else ''}{t['seconds']:.0f} s "
+                 f"({t['seconds'] / 60:.1f} min) for the whole {p} book, against a budget of "
+                 f"{t['budget'] / 60:.0f} min ({'within' if t['within'] else 'over'} it)." for p, t in totals.items()]
+    return " ".join(sentences) + (" Values marked ≈ add the recorded training time of runs this folder's cache "
+                                  "already held.")

@@ -41,7 +41,8 @@ class CriticField:
         return ScoreCritic(self, dim, device)
 
 
-def dsm_loss(critic: nn.Module, z: torch.Tensor, noise: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def dsm_loss(critic: nn.Module, z: torch.Tensor, noise: float,
+             generator: torch.Generator | None = None) -> torch.Tensor:
     """Denoising score matching at level ``noise`` on samples z (n, d): with z~ = z + noise * e,
     e ~ N(0, I), returns mean |noise * critic(z~) + e|^2, minimised when the critic is the score of
     the samples' law smoothed by N(0, noise^2 I)."""

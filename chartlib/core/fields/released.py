@@ -186,7 +186,8 @@ class ReleasedKernelField:
     mask_value: float = 100.0
 
     def __post_init__(self):
-        object.__setattr__(self, "temperatures", tuple(float(t) for t in check_floats("temperatures", self.temperatures)))
+        temperatures = check_floats("temperatures", self.temperatures)
+        object.__setattr__(self, "temperatures", tuple(float(t) for t in temperatures))
         check_bool("scale_includes_self", self.scale_includes_self)
         check_bool("per_coordinate_rms", self.per_coordinate_rms)
         _check_settings(self.temperatures, self.floor, self.mask, self.mask_value, self.distance_eps)

@@ -23,8 +23,10 @@ def claims(m: dict) -> list[dict]:
     collapsed = sum(p["majority"] >= COLLAPSED for p in off)
     start = [p["latent_energy_start"] for p in off]
     rows.append(row("02_chart_transport", "book", "Chart transport needs latents that start inside the prior",
-                     f"offset encoder (latents start away from the prior): seeds with ≥ {percent(COLLAPSED)} in one mode",
-                     f"{collapsed}/{len(off)} seeds collapsed; starting latent energy distance {per_seed(start, '.2f')} "
+                    f"offset encoder (latents start away from the prior): seeds with ≥ {percent(COLLAPSED)} in "
+                    "one mode",
+                    f"{collapsed}/{len(off)} seeds collapsed; starting latent energy distance "
+                    f"{per_seed(start, '.2f')} "
                      f"vs {per_seed([p['latent_energy_start'] for p in ct], '.3f')} for the plain chart",
                      "reproduced if every offset seed collapses while every plain chart seed holds both modes; "
                      "partly if only some offset seeds collapse",
@@ -38,12 +40,13 @@ def claims(m: dict) -> list[dict]:
                      f"reproduced if the detached error is at least {DETACHED:g}× the chart's",
                      "reproduced" if ratio >= DETACHED else "not reproduced"))
     cost = m["sampling_cost"]
-    speed = cost["chart"]["samples_per_second"] / cost["flow matching"]["samples_per_second"]
+    chart_sps, flow_sps = cost["chart"]["samples_per_second"], cost["flow matching"]["samples_per_second"]
+    speed = chart_sps / flow_sps
     fm = arms["flow"]["per_seed"]
     rows.append(row("02_chart_transport", "book", "A chart samples in 1 network call, flow matching in "
                      f"{cost['flow matching']['network_evaluations']}: far cheaper at similar quality on 2-D data",
                      "samples per second (median of repeats); energy distance of flow matching",
-                     f"{cost['chart']['samples_per_second']:,.0f} vs {cost['flow matching']['samples_per_second']:,.0f} "
+                     f"{chart_sps:,.0f} vs {flow_sps:,.0f} "
                      f"samples/s (×{speed:.0f}); flow matching energy {per_seed([p['energy'] for p in fm], '.4f')}",
                      "reproduced if the chart samples faster than flow matching",
                      "reproduced" if speed > 1 else "not reproduced"))
@@ -54,7 +57,8 @@ def claims(m: dict) -> list[dict]:
                          "field too (floor 1e-6)", "seeds whose decoded samples hold both modes (each ≥ 10 %) with at "
                          f"most {FAR:.0%} of them farther than 4σ from both; energy distance to held-out data",
                          f"{fits}/{len(rel)} seeds; far from both modes {per_seed([p['far'] for p in rel])}; energy "
-                         f"{per_seed([p['energy'] for p in rel], '.4f')} (book's field {per_seed([p['energy'] for p in ct], '.4f')})",
+                         f"{per_seed([p['energy'] for p in rel], '.4f')} "
+                         f"(book's field {per_seed([p['energy'] for p in ct], '.4f')})",
                          "reproduced if every seed does, partly if some do", count_verdict(fits, len(rel))))
     return rows
 

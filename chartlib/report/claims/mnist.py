@@ -17,8 +17,7 @@ MUCH_WORSE = 1.5      # "much worse": FD at least 1.5 times the other encoding's
 def fd_by_arm(record: dict) -> dict[tuple[int, str], list[float]]:
     """FD of every chart arm of the MNIST metrics record, by (latent dim, encoding): one value per
     training seed, in seed order (so the i-th values of two arms share a seed)."""
-    return {(a["latent_dim"], a["encoding"]): [p["scores"]["fd"] for p in sorted(a["per_seed"], key=lambda p: p["seed"])]
-            for a in record["arms"].values() if a["kind"] == "chart"}
+    return {(a["latent_dim"], a["encoding"]): _per_seed_fd(a) for a in record["arms"].values() if a["kind"] == "chart"}
 
 
 def _note_rules(fd: dict[tuple[int, str], float], low: int, mid: int, high: int) -> list[dict]:
@@ -49,7 +48,8 @@ def _note_rules(fd: dict[tuple[int, str], float], low: int, mid: int, high: int)
         ok = [fd[(d, e)] >= factor * fd[(low, e)] for e in pairs]
         tested = len(ok) == len(ENCODINGS) if every_encoding else bool(ok)
         return {"claim": claim, "rule": f"for each encoding, FD at {d}-D ≥ {factor:g} × FD at {low}-D",
-                "evidence": "; ".join(f"{e}: {f(d, e)} vs {f(low, e)} (×{fd[(d, e)] / fd[(low, e)]:.2f})" for e in pairs),
+                "evidence": "; ".join(f"{e}: {f(d, e)} vs {f(low, e)} (×{fd[(d, e)] / fd[(low, e)]:.2f})"
+                                      for e in pairs),
                 "reproduced": all(ok) if tested else None}
 
     claims.append(worse_than_low(mid, CLEAR_MARGIN, f"{mid}-D samples are visibly worse than {low}-D", False))
@@ -148,26 +148,31 @@ def claims(m: dict) -> list[dict]:
     """Chapter 5's claim rows for the summary."""
     rows = []
     for c in mnist_note_claims(fd_by_arm(m)):
-        rows.append(row("05_mnist", "note", c["claim"], "FD-LeNet of each arm's samples, rule applied per training seed",
-                         c["evidence"], c["rule"] + "; reproduced if in every seed, partly if in some", c["verdict"]))
+        rows.append(row("05_mnist", "note", c["claim"],
+                        "FD-LeNet of each arm's samples, rule applied per training seed",
+                        c["evidence"], c["rule"] + "; reproduced if in every seed, partly if in some", c["verdict"]))
     arms = m["arms"]
     fm, old = arms.get("flow"), arms.get("flow-velocity")
     if fm and old:
         new_fd, old_fd = _per_seed_fd(fm), _per_seed_fd(old)
         fixed = sum(a * FLOW_FIX <= b for a, b in zip(new_fd, old_fd))
         rows.append(row("05_mnist", "book", "Predicting the clean digit instead of the velocity makes flow matching "
-                         "on pixels work", "FD-LeNet of flow matching, clean prediction vs velocity prediction, per seed",
-                         f"{per_seed(new_fd, '.0f')} vs {per_seed(old_fd, '.0f')}",
-                         f"reproduced if FD ≤ 1/{FLOW_FIX:g} of the velocity prediction's in every seed, partly if in some",
+                        "on pixels work",
+                        "FD-LeNet of flow matching, clean prediction vs velocity prediction, per seed",
+                        f"{per_seed(new_fd, '.0f')} vs {per_seed(old_fd, '.0f')}",
+                        f"reproduced if FD ≤ 1/{FLOW_FIX:g} of the velocity prediction's in every seed, "
+                        "partly if in some",
                          count_verdict(fixed, min(len(new_fd), len(old_fd)))))
     intrinsic = m.get("intrinsic", {}).get("pixels", {}).get("test", {}).get("estimate")
     best = best_dimensions(fd_by_arm(m))
     if intrinsic and best and best[0]:
         near = sum(all(intrinsic / NEAR_ID <= d <= intrinsic * NEAR_ID for d in b.values()) for b in best)
         rows.append(row("05_mnist", "book", "The best latent dimension lies near MNIST's intrinsic dimension",
-                         "latent dimension of lowest FD per encoding and seed; two-NN dimension of the test digits' pixels",
-                         "; ".join(f"seed {i}: " + ", ".join(f"{e} {d}-D" for e, d in b.items()) for i, b in enumerate(best))
-                         + f"; intrinsic {intrinsic:.1f}",
+                        "latent dimension of lowest FD per encoding and seed; two-NN dimension of the test digits' "
+                        "pixels",
+                        "; ".join(f"seed {i}: " + ", ".join(f"{e} {d}-D" for e, d in b.items())
+                                  for i, b in enumerate(best))
+                        + f"; intrinsic {intrinsic:.1f}",
                          f"reproduced if within a factor {NEAR_ID:g} of the intrinsic dimension for both encodings in "
                          f"every seed, partly if in some", count_verdict(near, len(best))))
     charts = [a for a in arms.values() if a["kind"] == "chart"]

@@ -51,7 +51,8 @@ def _released(m: dict) -> list[dict]:
     rows = [row("01_mode_collapse", "book", "With the released code's field (floor 1e-6) plain drifting from a "
                  "disjoint start draws every sample to one point between the modes",
                  f"share of samples farther than 4σ from both modes, {m['arms']['released']['label']}",
-                 f"{point}/{len(rel)} seeds; share {per_seed([p['far'] for p in rel])}; spread {per_seed([p['spread'] for p in rel])}",
+                 f"{point}/{len(rel)} seeds; share {per_seed([p['far'] for p in rel])}; "
+                 f"spread {per_seed([p['spread'] for p in rel])}",
                  f"reproduced if in every seed at least {POINT:.0%} of the samples are that far, partly if in some",
                  count_verdict(point, len(rel)))]
     sweep = {float(k): v["per_seed"] for k, v in m["floor_sweep"].items()}
@@ -60,11 +61,13 @@ def _released(m: dict) -> list[dict]:
         floored = [f for f in sweep if f > 0]
         failing = sum(all(p["far"] >= POINT for p in sweep[f]) for f in floored)
         value = "; ".join(f"floor {f:g}: {sum(p['modes_held'] == 2 for p in ps)}/{len(ps)} hold both modes, "
-                          f"{sum(p['far'] >= POINT for p in ps)}/{len(ps)} at one point" for f, ps in sorted(sweep.items()))
+                          f"{sum(p['far'] >= POINT for p in ps)}/{len(ps)} at one point"
+                          for f, ps in sorted(sweep.items()))
         held = both == len(sweep[0.0]) and failing == len(floored)
         rows.append(row("01_mode_collapse", "book", "The floor decides it: without it the released field keeps both "
                          "modes, with any floor tried the samples end at one point",
-                         f"seeds holding both modes (each ≥ 10 %) and seeds with ≥ {percent(POINT)} of samples > 4σ from both modes, "
+                        "seeds holding both modes (each ≥ 10 %) and seeds with "
+                        f"≥ {percent(POINT)} of samples > 4σ from both modes, "
                          "per floor", value,
                          "reproduced if every seed at floor 0 holds both modes and every seed at every floor > 0 ends "
                          "at one point; partly if only one of the two holds",

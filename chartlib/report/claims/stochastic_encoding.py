@@ -17,8 +17,9 @@ def claims(m: dict) -> list[dict]:
     lower = sum(sto[s] < det[s] for s in common)
     dims = arms["kernel"]["summary"]["latent_dimension"]["mean"]
     rows.append(row("04_stochastic_encoding", "note", "Stochastic encoding (fibers) keeps samples on the surface",
-                     f"share of samples farther than {OFF} from the surface, stochastic (kernel field) vs deterministic, "
-                     "same seeds", f"{per_seed([sto[s] for s in common])} vs {per_seed([det[s] for s in common])}; latent "
+                    f"share of samples farther than {OFF} from the surface, stochastic (kernel field) vs "
+                    "deterministic, same seeds",
+                    f"{per_seed([sto[s] for s in common])} vs {per_seed([det[s] for s in common])}; latent "
                      f"dimension {dims:.2f}", "reproduced if lower in every seed, partly if in some",
                      count_verdict(lower, len(common))))
     critic = [off(p, "samples") for p in arms["critic"]["per_seed"]]
