@@ -13,7 +13,7 @@ from chartlib.measure.scores import (
     bimodal_scores,
     bimodal_summary,
     chart_fit,
-    data_floor,
+    data_baseline,
     majority_over_training,
     sampling_rate,
 )
@@ -74,7 +74,7 @@ RELEASED, RELEASED_NO_FLOOR = "released", "released_no_floor"
 def run(s: ChartTransportSettings, device=None) -> Result:
     """Chart transport vs its controls (offset encoder, detached reconstruction) and flow matching."""
     clock = Stopwatch()
-    held, floor = data_floor(s.data, s.n_eval)
+    held, baseline = data_baseline(s.data, s.n_eval)
     seeds = range(s.seeds)
 
     def modes(cfg, run):
@@ -109,7 +109,7 @@ def run(s: ChartTransportSettings, device=None) -> Result:
         arm = trained[f"lambda_{lam:g}"]
         weight_sweep[lam] = {"per_seed": arm.per_seed, "summary": bimodal_summary(arm.per_seed)}
     cost = sampling_cost(s, arms[CHART].runs[0], arms[FLOW].runs[0], device)
-    return Result(arms, {"weight_sweep": weight_sweep, "floor_energy": floor, "sampling_cost": cost},
+    return Result(arms, {"weight_sweep": weight_sweep, "floor_energy": baseline, "sampling_cost": cost},
                   arms[CHART].runs[0].steps, clock.seconds())
 
 

@@ -273,7 +273,8 @@ def _summary(per_seed: list[dict]) -> dict:
 def run(s: MnistSettings, device=None) -> Result:
     """Train every arm and seed (through the run cache), draw ``n_eval`` images from each and score them.
 
-    ``measured`` holds the floor (scores of held-out real digits), the classifier's accuracy and
+    ``measured`` holds the scores of the held-out real digits (key ``floor``: what a perfect model gets),
+    the classifier's accuracy and
     hash, ``n_eval``, the device and MNIST's own two-NN dimension (``chartlib.measure.intrinsic``)."""
     device = pick_device() if device is None else torch.device(device)
     clock = Stopwatch()
@@ -288,13 +289,13 @@ def run(s: MnistSettings, device=None) -> Result:
     def score_run(cfg, run):
         return score_arm(cfg, run, s, held, score, device)
 
-    floor = {"scores": score(held), "n_samples": held.shape[0]}
+    real_digits = {"scores": score(held), "n_samples": held.shape[0]}
     plans = {key: Plan(label, cfgs, score_run, facts) for key, (label, facts, cfgs) in s.arms().items()}
     arms = train_arms(plans, device)
     for arm in arms.values():
         arm.summary = _summary(arm.per_seed)
     classifier = {k: info[k] for k in ("test_accuracy", "sha256", "train_seconds", "cached")}
-    measured = {"floor": floor, "classifier": classifier,
+    measured = {"floor": real_digits, "classifier": classifier,
                 "n_eval": s.n_eval, "device": str(device),
                 "intrinsic": mnist_intrinsic_dimension(s.intrinsic_points, s.intrinsic_repeats)}
     return Result(arms, measured, next(iter(arms.values())).runs[0].steps, clock.seconds())

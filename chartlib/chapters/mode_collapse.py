@@ -8,7 +8,7 @@ from chartlib.core.fields import KernelField, ReleasedKernelField
 from chartlib.core.methods import DriftConfig
 from chartlib.core.training import Schedule
 from chartlib.measure.released import difference_rows, shape_over_training
-from chartlib.measure.scores import bimodal_scores, bimodal_summary, data_floor, majority_over_training
+from chartlib.measure.scores import bimodal_scores, bimodal_summary, data_baseline, majority_over_training
 from chartlib.runs.arms import Plan, Result, Stopwatch, train_arms
 from chartlib.runs.workers import one_cpu_thread
 
@@ -75,7 +75,7 @@ PROFILES = {
 def run(s: ModeCollapseSettings, device=None) -> Result:
     """Plain drifting from a disjoint start: three fields over seeds, and a separation/tau sweep."""
     clock = Stopwatch()
-    held, floor = data_floor(s.data, s.n_eval)
+    held, baseline = data_baseline(s.data, s.n_eval)
 
     def score(cfg, run):
         return bimodal_scores(run.final["samples"], s.data, held)
@@ -106,7 +106,7 @@ def run(s: ModeCollapseSettings, device=None) -> Result:
         floors[f] = {"per_seed": arm.per_seed, "summary": bimodal_summary(arm.per_seed),
                      "majority_over_training": arm.extra["majority_over_training"]}
         floor_runs[f] = arm.runs[0]
-    measured = {"sweep": sweep, "floor_energy": floor, "floor_sweep": floors,
+    measured = {"sweep": sweep, "floor_energy": baseline, "floor_sweep": floors,
                 **released_measurements(s, arms["released"].runs[0], held)}
     return Result(arms, measured, arms["small_tau"].runs[0].steps, clock.seconds(),
                   runs={f"floor {f:g}": r for f, r in floor_runs.items()})

@@ -11,7 +11,7 @@ from chartlib.core.fields import CriticField, KernelField
 from chartlib.core.methods import ChartConfig
 from chartlib.core.training import Schedule
 from chartlib.measure import metrics
-from chartlib.measure.scores import data_floor, surface_scores, surface_summary
+from chartlib.measure.scores import data_baseline, surface_scores, surface_summary
 from chartlib.runs.arms import Plan, Result, Stopwatch, train_arms
 from chartlib.runs.workers import one_cpu_thread
 
@@ -87,7 +87,7 @@ def train(s: SurfaceSettings, stochastic: bool, device=None) -> Result:
     stochastic chart with the kernel field, with the critic field, and the critic's failure setting."""
     clock = Stopwatch()
     data = s.data
-    held, floor = data_floor(data, s.n_eval)
+    held, baseline = data_baseline(data, s.n_eval)
 
     def score(cfg, run):
         return surface_scores(run, data, held, s.thresholds)
@@ -96,8 +96,8 @@ def train(s: SurfaceSettings, stochastic: bool, device=None) -> Result:
                        for key, (label, encoder, field, weight, seeds) in s.arms(stochastic).items()}, device)
     for arm in arms.values():
         arm.summary = surface_summary(arm.per_seed, s.thresholds)
-    floor_dist = data.distance_to_surface(held)
-    measured = {"floor_energy": floor, "thresholds": list(s.thresholds),
+    held_dist = data.distance_to_surface(held)
+    measured = {"floor_energy": baseline, "thresholds": list(s.thresholds),
                 "data_latent_dimension_reference": metrics.two_nn_dimension(held),
-                "floor_off_surface": {str(t): metrics.off_surface_rate(floor_dist, t) for t in s.thresholds}}
+                "floor_off_surface": {str(t): metrics.off_surface_rate(held_dist, t) for t in s.thresholds}}
     return Result(arms, measured, arms["deterministic"].runs[0].steps, clock.seconds())

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]   # the repository root (chartlib/com
 
 
 def book_build() -> bool:
-    """True while ``python -m chartlib.build`` executes the notebook (it sets ``CHARTLIB_BOOK_BUILD=1``):
+    """True while ``python -m chartlib.book`` executes the notebook (it sets ``CHARTLIB_BOOK_BUILD=1``):
     the output becomes a static page, read rather than run."""
     return os.environ.get("CHARTLIB_BOOK_BUILD") == "1"
 

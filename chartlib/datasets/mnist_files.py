@@ -6,8 +6,8 @@ inside it, an unpickler that builds numpy arrays and nothing else, and the conve
 wheel into the four files (written to temporary names, checked, then renamed into place, so a
 failure leaves nothing behind).  Files on disk are checked against the MD5s of the original MNIST
 files (size first, then the digest, once per process per file while its size and modification time
-stay the same).  Getting the files is :mod:`chartlib.mnist_fetch`; the data set is
-:mod:`chartlib.mnist`.
+stay the same).  Getting the files is :mod:`chartlib.datasets.mnist_fetch`; the data set is
+:mod:`chartlib.datasets.mnist`.
 
 Root folder: ``$CHARTLIB_MNIST_DIR``, else ``.cache/mnist`` at the repository root.
 """

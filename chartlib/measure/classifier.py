@@ -1,4 +1,4 @@
-"""The MNIST evaluation network and the scores computed from it (design.md, section 4).
+"""The MNIST evaluation network and the scores computed from it.
 
 A small LeNet-style CNN is trained once, deterministically, on the 60,000 training digits and
 cached beside the run cache (``<cache_dir()>/../classifier``) with the SHA-256 of its weights file.
@@ -142,7 +142,7 @@ def _load_cached(pt: Path, meta: Path) -> tuple[LeNet, dict] | None:
 def evaluation_classifier(root=None, cache=None) -> tuple[LeNet, dict]:
     """The project's MNIST classifier, trained once and cached; returns (model, info).
 
-    root: MNIST folder (see chartlib.mnist); cache: folder for the weights (default
+    root: MNIST folder (see chartlib.datasets.mnist); cache: folder for the weights (default
     :func:`classifier_dir`).  info: test_accuracy (measured now on the 10,000 test digits),
     sha256 (of the weights file), train_seconds (wall time of the training run), cached (bool),
     recipe, path.

@@ -1,4 +1,4 @@
-"""Intrinsic dimension with its uncertainty: the two-NN MLE of :mod:`chartlib.metrics`, an exact
+"""Intrinsic dimension with its uncertainty: the two-NN MLE of :mod:`chartlib.measure.metrics`, an exact
 confidence interval, the spread over disjoint random subsets, and MNIST's value (pixels, features)."""
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def mnist_intrinsic_dimension(n_points=(1000, 2000, 5000), repeats: int = 3, see
     ``level`` interval); ``train`` = :func:`subset_dimensions` on training digits, one row per size
     in ``n_points`` (the pool: max(size * repeats) random digits of the 60,000, so the subsets are
     disjoint when that fits).  Features are the classifier's penultimate ReLU layer
-    (:func:`chartlib.classifier.predict`) of the same digits.  JSON-ready; ``seconds`` is wall time
+    (:func:`chartlib.measure.classifier.predict`) of the same digits.  JSON-ready; ``seconds`` is wall time
     (defaults: 25 s on 2 CPU cores in a fresh process, 15 s with MNIST already loaded; sizes up to
     10000 with repeats=5 take about 70 s).
     """

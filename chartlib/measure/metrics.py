@@ -120,7 +120,7 @@ def two_nn_dimension(points: torch.Tensor, method: str = "mle", discard: float =
     (``discard`` must then be > 0: the largest mu has F = 1, where -log(1 - F) is infinite).
     Duplicate points are dropped first (each distinct point counted once, as in the paper), so a
     repeated point neither gives r1 = 0 nor makes r1 = r2 for its neighbours; distances are exact
-    (:func:`two_nn_log_ratios` gives the per-point log mu; chartlib.intrinsic adds uncertainty).
+    (:func:`two_nn_log_ratios` gives the per-point log mu; chartlib.measure.intrinsic adds uncertainty).
     """
     if method not in ("mle", "regression"):
         raise ValueError(f"method={method!r} is not allowed: method must be one of 'mle', 'regression'")

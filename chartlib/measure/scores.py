@@ -13,7 +13,7 @@ from chartlib.core.training import Run
 from . import metrics
 
 HELD_OUT_SEED = 999_999   # held-out data never overlaps a training seed's stream
-FLOOR_SEED = 999_998      # the second independent data sample of the data-vs-data baseline
+BASELINE_SEED = 999_998      # the second independent data sample of the data-vs-data baseline
 COLLAPSED = 0.95          # a run has collapsed when at least this share of its samples is in one mode
 
 
@@ -33,10 +33,10 @@ def seed_values(per_seed: list[dict], *path: str) -> list:
     return out
 
 
-def data_floor(data, n: int) -> tuple[torch.Tensor, float]:
+def data_baseline(data, n: int) -> tuple[torch.Tensor, float]:
     """Held-out data (n, D) and the energy distance between it and a second independent sample."""
     held = data.sample(n, seeded(HELD_OUT_SEED))
-    return held, metrics.energy_distance(data.sample(n, seeded(FLOOR_SEED)), held)
+    return held, metrics.energy_distance(data.sample(n, seeded(BASELINE_SEED)), held)
 
 
 def bimodal_scores(samples: torch.Tensor, data, held_out: torch.Tensor) -> dict:

@@ -4,7 +4,7 @@ legend (pick runs) and a slider (steps), since widgets without a kernel would be
 
 ``explore(entries)`` takes ``[(facets, run), ...]``: ``facets`` is a dict such as
 ``{"arm": "chart transport", "seed": 0}`` or ``{"latent dim": 12, "encoding": "stochastic"}`` and
-``run`` a :class:`chartlib.methods.Run` (as returned by ``cache.cached``).  One dropdown appears per
+``run`` a :class:`chartlib.core.training.Run` (as returned by ``chartlib.runs.cache.cached``).  One dropdown appears per
 facet with more than one value.  The book build sets ``CHARTLIB_BOOK_BUILD=1``; outside it the
 widgets are shown whenever ipywidgets can be imported.
 """
@@ -194,7 +194,7 @@ def explore(entries: list[tuple[dict, Run]], key: str = "samples", title: str = 
 
 
 def arm_entries(arms: dict) -> list[tuple[dict, Run]]:
-    """Entries for ``explore`` from a chapter's arms (``{key: chartlib.evaluation.Arm}``): facets are
+    """Entries for ``explore`` from a chapter's arms (``{key: chartlib.runs.arms.Arm}``): facets are
     the arm's label and the seed."""
     return [({"arm": arm.label, "seed": p["seed"]}, run)
             for arm in arms.values() for p, run in zip(arm.per_seed, arm.runs)]

@@ -99,9 +99,9 @@ def cost_rows(result: Result) -> list[dict]:
 
 
 def floor_sentence(result: Result) -> str:
-    """The floor: real held-out digits scored like an arm (computed)."""
+    """Real held-out digits scored like an arm: what a perfect model would get (computed)."""
     sc = result.measured["floor"]["scores"]
-    return (f"**Floor.** {result.measured['floor']['n_samples']} real held-out digits score FD {sc['fd']:.3g}, "
+    return (f"**Real digits.** {result.measured['floor']['n_samples']} real held-out digits score FD {sc['fd']:.3g}, "
             f"class KL {sc['class_kl']:.2g}, confidence {sc['confidence']:.3f}: what a perfect model would get.")
 
 

@@ -123,7 +123,7 @@ def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
     """``result``: the chapter's metrics record.  Scores of chart samples against the latent
     dimension (mean over seeds, bars one sd), one line per encoding, and the same for the charts'
     reconstructions (dotted: what each chart could reach); flow matching (clean and velocity
-    prediction) and real held-out digits (the floor) as dashed lines; shaded bands where MNIST's own
+    prediction) and real held-out digits as dashed lines; shaded bands where MNIST's own
     two-NN dimension lies.  One panel per metric; legend entries toggle a series in every panel."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -151,7 +151,7 @@ def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
                  if a["kind"] == "flow" and a.get("variant") in ("flow", "flow-velocity")]
         refs = [(a["label"], _mean_sd(_by_seed(a, "scores", m))[0],
                  "#2ca02c" if a.get("variant") == "flow" else "#8c564b") for a in flows]
-        refs.append(("real digits (floor)", result["floor"]["scores"][m], "#555555"))
+        refs.append(("real held-out digits", result["floor"]["scores"][m], "#555555"))
         for name, value, colour in refs:
             fig.add_trace(go.Scatter(x=span, y=[value, value], mode="lines", name=name, legendgroup=name,
                                      showlegend=j == 0, line=dict(color=colour, dash="dash")), row=1, col=j + 1)
@@ -162,7 +162,7 @@ def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
                                          marker=dict(symbol="square", size=12, color=colour)), row=1, col=1)
         fig.update_xaxes(type="log", tickvals=dims, title_text="latent dimension", row=1, col=j + 1)
         if m in ("fd", "kid_mean") and result["floor"]["scores"][m] > 0:
-            fig.update_yaxes(type="log", row=1, col=j + 1)    # the floor is orders of magnitude below the arms
+            fig.update_yaxes(type="log", row=1, col=j + 1)    # real digits score orders of magnitude below the arms
     fig.update_layout(height=520, template="plotly_white", margin=dict(l=50, r=20, t=60, b=150),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
     return fig

@@ -23,7 +23,7 @@ def majority_lines(result: Result) -> dict[str, list[float]]:
 
 def measured_text(result: Result, s: ModeCollapseSettings) -> str:
     small, large, multi = (result.arms[k].summary for k in ("small_tau", "large_tau", "multi_tau"))
-    floor = result.measured["floor_energy"]
+    baseline = result.measured["floor_energy"]
     return (
         f"**Measured.** With the small temperature, {small['collapsed_seeds']} of {small['seeds']} seeds end with "
         f"at least {percent(COLLAPSED)} of their samples in one mode (mean share of the larger mode "
@@ -32,7 +32,7 @@ def measured_text(result: Result, s: ModeCollapseSettings) -> str:
         f"(larger-mode share {large['majority']['mean']:.3f}, energy distance {large['energy']['mean']:.4f}); "
         f"with the multi-temperature scale-free field, {multi['both_modes_seeds']} of {multi['seeds']} "
         f"(share {multi['majority']['mean']:.3f}, energy distance {multi['energy']['mean']:.4f}). "
-        f"The data-vs-data floor is {floor:.4f}.")
+        f"The data-vs-data baseline is {baseline:.4f}.")
 
 
 def sweep_lines(result: Result) -> dict[str, list[float]]:

@@ -29,15 +29,15 @@ def seed_rows(result: Result, s: SurfaceSettings, key: str = "deterministic") ->
 
 
 def seed_caption(result: Result, s: SurfaceSettings) -> str:
-    return (f"{s.n_eval} points per row. Floor: energy distance {result.measured['floor_energy']:.4f} between two data "
-            "samples; two-NN dimension of the data themselves "
+    return (f"{s.n_eval} points per row. Baseline: energy distance {result.measured['floor_energy']:.4f} between "
+            "two data samples; two-NN dimension of the data themselves "
             f"{result.measured['data_latent_dimension_reference']:.2f}."
             f" Coverage ratio: median distance from a prior sample to its nearest data latent over the median distance "
             f"to its nearest other prior sample (about 1 when the latents fill the prior).")
 
 
 def space_filling_text(result: Result, s: SurfaceSettings) -> list[str]:
-    sm, hi, floor = result.arms["deterministic"].summary, _thresholds(s)[-1], result.measured["floor_energy"]
+    sm, hi, baseline = result.arms["deterministic"].summary, _thresholds(s)[-1], result.measured["floor_energy"]
     out = [f"**Measured over {sm['seeds']} seeds.** The data latents have a two-NN dimension of "
            f"{sm['latent_dimension']['mean']:.2f} ± {sm['latent_dimension']['std']:.2f}: still a sheet, although the "
            f"prior is three-dimensional, and prior samples sit {sm['coverage']['mean']:.2f}× farther from the nearest "
@@ -45,7 +45,7 @@ def space_filling_text(result: Result, s: SurfaceSettings) -> list[str]:
            f"of {sm[f'samples_off_surface@{hi}']['mean']:.3f} ± {sm[f'samples_off_surface@{hi}']['std']:.3f}, against "
            f"{sm[f'recon_off_surface@{hi}']['mean']:.3f} for reconstructions of data; energy distance to the data "
            f"{sm['samples_energy']['mean']:.4f} for samples and {sm['recon_energy']['mean']:.4f} for reconstructions "
-           f"(floor {floor:.4f})."]
+           f"(data-vs-data baseline {baseline:.4f})."]
     rs, rr = sm[f"samples_off_surface@{hi}"]["mean"], sm[f"recon_off_surface@{hi}"]["mean"]
     why = ("the decoder is accurate on the latent sheet, and the off-surface samples come from prior mass that falls "
            "between its folds.")

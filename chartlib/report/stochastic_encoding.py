@@ -52,14 +52,15 @@ def sigma_lines(result: Result, points: int = 200) -> tuple[list[int], dict[str,
 
 def stochastic_text(result: Result, s: SurfaceSettings) -> list[str]:
     d, k, c = (result.arms[n].summary for n in ("deterministic", "kernel", "critic"))
-    bad, hi, floor = result.arms["failing_critic"].per_seed[0], _thresholds(s)[-1], result.measured["floor_energy"]
+    bad, hi, baseline = result.arms["failing_critic"].per_seed[0], _thresholds(s)[-1], result.measured["floor_energy"]
     out = [f"**Measured.** Latent two-NN dimension: {d['latent_dimension']['mean']:.2f} deterministic, "
            f"{k['latent_dimension']['mean']:.2f} stochastic with the kernel field, {c['latent_dimension']['mean']:.2f} "
            f"with the critic. Samples farther than {hi} from the surface: {d[f'samples_off_surface@{hi}']['mean']:.3f} "
            f"deterministic, {k[f'samples_off_surface@{hi}']['mean']:.3f} kernel, "
            f"{c[f'samples_off_surface@{hi}']['mean']:.3f} critic. Energy distance to the data: "
            f"{d['samples_energy']['mean']:.4f}, {k['samples_energy']['mean']:.4f}, {c['samples_energy']['mean']:.4f} "
-           f"(floor {floor:.4f}). With the critic at noise {s.failing_noise:g} and {s.failing_steps} update per step, "
+           f"(data-vs-data baseline {baseline:.4f}). With the critic at noise {s.failing_noise:g} and "
+           f"{s.failing_steps} update per step, "
            f"the final mean σ is {bad['sigma_mean']:.4f} (against {c['sigma_mean']['mean']:.3f} at noise "
            f"{s.critic_noise:g} with {s.critic_steps} updates), the latent dimension {bad['latent_dimension']:.2f}, "
            "and "

@@ -1,6 +1,6 @@
 """The summary chapter's inputs: the chapters' metrics JSON (``_build/metrics/<notebook>.json``),
 checked to come from one profile, and the build's wall times per notebook against the budgets.
-The claims and their verdicts are decided in ``chartlib.claims``.  Nothing here trains or samples."""
+The claims and their verdicts are decided in ``chartlib.report.claims``.  Nothing here trains or samples."""
 from __future__ import annotations
 
 import json
@@ -31,10 +31,10 @@ def load_metrics(folder: Path | None = None, stems: tuple[str, ...] | None = Non
             out[stem] = json.loads(path.read_text())
         except ValueError as e:
             raise MissingMetrics(f"{path} is not valid JSON ({e}): re-run that chapter, e.g. "
-                                 f"python -m chartlib.build --only {stem}") from None
+                                 f"python -m chartlib.book --only {stem}") from None
     if missing:
         raise MissingMetrics(f"no measurements yet for {', '.join(missing)} in {folder}: execute those chapters first "
-                             f"(python -m chartlib.build --profile ci, or run the notebooks), then this one")
+                             f"(python -m chartlib.book --profile ci, or run the notebooks), then this one")
     profiles = {m.get("profile") for m in out.values()}
     if len(profiles) > 1:
         raise MissingMetrics(f"the chapters' measurements come from different profiles ({sorted(map(str, profiles))}): "
