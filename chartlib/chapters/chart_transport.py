@@ -60,6 +60,27 @@ class ChartTransportSettings(BimodalSettings):
     def flow_config(self, seed: int) -> FlowConfig:
         return FlowConfig(data=self.data, euler_steps=self.euler_steps, schedule=self.schedule(seed))
 
+    def arms(self) -> dict[str, Plan]:
+        """The chapter's arms by stable key: chart transport, its controls, flow matching, the released field."""
+        seeds, released = range(self.seeds), range(self.reference_seeds)
+        return {
+            CHART: Plan("chart transport", [self.chart_config(i) for i in seeds]),
+            OFFSET: Plan("chart, offset encoder",
+                         [self.chart_config(i, latent_offset=tuple(self.latent_offset)) for i in seeds]),
+            DETACHED: Plan("chart, detached reconstruction", [self.chart_config(0, detach_recon=True)]),
+            FLOW: Plan("flow matching", [self.flow_config(i) for i in seeds]),
+            RELEASED: Plan(f"chart, released code's field (floor {self.reference_floor:g})",
+                           [self.chart_config(i, field=self.released(self.reference_floor)) for i in released]),
+            RELEASED_NO_FLOOR: Plan("chart, released code's field without its floor",
+                                    [self.chart_config(i, field=self.released(0.0)) for i in released]),
+        }
+
+    def sweep_arms(self) -> dict[str, Plan]:
+        """The drift weight λ, swept."""
+        return {f"lambda_{lam:g}": Plan(f"λ={lam:g}", [self.chart_config(i, drift_weight=lam)
+                                                       for i in range(self.weight_sweep_seeds)])
+                for lam in self.weight_sweep}
+
 
 PROFILES = {
     "ci": ChartTransportSettings(seeds=3, steps=500, weight_sweep=(0.1, 1.0), weight_sweep_seeds=1, reference_seeds=1),
@@ -75,31 +96,14 @@ def run(s: ChartTransportSettings, device=None) -> Result:
     """Chart transport vs its controls (offset encoder, detached reconstruction) and flow matching."""
     clock = Stopwatch()
     held, baseline = data_baseline(s.data, s.n_eval)
-    seeds = range(s.seeds)
 
-    def modes(cfg, run):
-        return bimodal_scores(run.final["samples"], s.data, held)
+    def score(cfg, run):
+        modes = bimodal_scores(run.final["samples"], s.data, held)
+        return {**modes, **chart_fit(run)} if isinstance(cfg, ChartConfig) else modes
 
-    def charted(cfg, run):
-        return {**modes(cfg, run), **chart_fit(run)}
-
-    plans = {
-        CHART: Plan("chart transport", [s.chart_config(i) for i in seeds], charted),
-        OFFSET: Plan("chart, offset encoder", [s.chart_config(i, latent_offset=tuple(s.latent_offset)) for i in seeds],
-                     charted),
-        DETACHED: Plan("chart, detached reconstruction", [s.chart_config(0, detach_recon=True)], charted),
-        FLOW: Plan("flow matching", [s.flow_config(i) for i in seeds], modes),
-        RELEASED: Plan(f"chart, released code's field (floor {s.reference_floor:g})",
-                       [s.chart_config(i, field=s.released(s.reference_floor)) for i in range(s.reference_seeds)],
-                       charted),
-        RELEASED_NO_FLOOR: Plan("chart, released code's field without its floor",
-                                [s.chart_config(i, field=s.released(0.0)) for i in range(s.reference_seeds)], charted),
-    }
-    sweep_plans = {f"lambda_{lam:g}": Plan(f"λ={lam:g}", [s.chart_config(i, drift_weight=lam)
-                                                         for i in range(s.weight_sweep_seeds)], charted)
-                   for lam in s.weight_sweep}
-    trained = train_arms(plans | sweep_plans, device)     # every run of the chapter in one batch (shared workers)
-    arms = {key: trained[key] for key in plans}
+    main = s.arms()
+    trained = train_arms(main | s.sweep_arms(), score, device)   # every run of the chapter in one batch
+    arms = {key: trained[key] for key in main}
     for key, arm in arms.items():
         arm.summary = bimodal_summary(arm.per_seed)
         if key != FLOW:

@@ -159,21 +159,21 @@ class MnistSettings:
                            encoder=encoders[encoding], field=KernelField(self.temperatures, scale_free=True),
                            drift_weight=self.drift_weight)
 
-    def arms(self) -> dict[str, tuple[str, dict, list]]:
-        """Every arm: stable key -> (label, facts, one config per seed); the flow-matching variants
-        first, then each latent dim x encoding."""
-        out: dict = {}
+    def arms(self) -> dict[str, Plan]:
+        """Every arm by stable key: the flow-matching variants first, then each latent dim x encoding,
+        then the gap study."""
+        out: dict[str, Plan] = {}
         for v in self.flow_variants:
-            out[v] = (FLOW_VARIANTS[v][0], {"kind": "flow", "variant": v},
-                      [self.flow_config(v, seed) for seed in self.seeds])
+            out[v] = Plan(FLOW_VARIANTS[v][0], [self.flow_config(v, seed) for seed in self.seeds],
+                          {"kind": "flow", "variant": v})
         for d in self.latent_dims:
             for e in self.encodings:
-                out[arm_key(d, e)] = (f"chart {d}-D, {e}", {"kind": "chart", "latent_dim": d, "encoding": e},
-                                      [self.chart_config(d, e, seed) for seed in self.seeds])
+                out[arm_key(d, e)] = Plan(f"chart {d}-D, {e}", [self.chart_config(d, e, seed) for seed in self.seeds],
+                                          {"kind": "chart", "latent_dim": d, "encoding": e})
         out.update(self.gap_arms())
         return out
 
-    def gap_arms(self) -> dict[str, tuple[str, dict, list]]:
+    def gap_arms(self) -> dict[str, Plan]:
         """The gap study: the deterministic chart at 12-D (else the first latent dimension), first seed,
         trained twice as long, with three times the drift weight lambda, and with broader kernels
         (``GAP_TEMPERATURES``)."""
@@ -185,12 +185,13 @@ class MnistSettings:
         heavier = replace(base, drift_weight=3 * self.drift_weight)
         broader = replace(base, field=KernelField(GAP_TEMPERATURES, scale_free=True))
         facts = {"kind": "gap", "latent_dim": d, "encoding": "deterministic"}
-        return {"gap-steps": (f"chart {d}-D, deterministic, {2 * self.steps} steps", {**facts, "change": "steps"},
-                              [longer]),
-                "gap-lambda": (f"chart {d}-D, deterministic, λ = {3 * self.drift_weight:g}",
-                               {**facts, "change": "lambda"}, [heavier]),
-                "gap-temperatures": (f"chart {d}-D, deterministic, τ = {', '.join(f'{t:g}' for t in GAP_TEMPERATURES)}",
-                                     {**facts, "change": "temperatures"}, [broader])}
+        taus = ", ".join(f"{t:g}" for t in GAP_TEMPERATURES)
+        return {"gap-steps": Plan(f"chart {d}-D, deterministic, {2 * self.steps} steps", [longer],
+                                  {**facts, "change": "steps"}),
+                "gap-lambda": Plan(f"chart {d}-D, deterministic, λ = {3 * self.drift_weight:g}", [heavier],
+                                   {**facts, "change": "lambda"}),
+                "gap-temperatures": Plan(f"chart {d}-D, deterministic, τ = {taus}", [broader],
+                                         {**facts, "change": "temperatures"})}
 
 
 def arm_key(latent_dim: int, encoding: str) -> str:
@@ -290,8 +291,7 @@ def run(s: MnistSettings, device=None) -> Result:
         return score_arm(cfg, run, s, held, score, device)
 
     real_digits = {"scores": score(held), "n_samples": held.shape[0]}
-    plans = {key: Plan(label, cfgs, score_run, facts) for key, (label, facts, cfgs) in s.arms().items()}
-    arms = train_arms(plans, device)
+    arms = train_arms(s.arms(), score_run, device)
     for arm in arms.values():
         arm.summary = _summary(arm.per_seed)
     classifier = {k: info[k] for k in ("test_accuracy", "sha256", "train_seconds", "cached")}

@@ -49,19 +49,31 @@ class ModeCollapseSettings(BimodalSettings):
         return DriftConfig(data=self.data, field=field, init_offset=tuple(self.init_offset),
                            schedule=Schedule(seed=seed, steps=self.steps, n_eval=self.n_eval))
 
-    def fields(self) -> dict[str, tuple[object, str]]:
-        """The chapter's arms: stable key -> (field, label)."""
+    def arm(self, label: str, field, seeds: int) -> Plan:
+        return Plan(label, [self.config(i, field) for i in range(seeds)])
+
+    def arms(self) -> dict[str, Plan]:
+        """The chapter's arms by stable key: one field each, over ``seeds`` seeds."""
         def sep(t):
             return f"{self.separation / t:g}"
 
         return {
-            "small_tau": (KernelField((self.temperature,)), f"τ={self.temperature:g} (sep/τ={sep(self.temperature)})"),
-            "large_tau": (KernelField((self.large_temperature,)),
-                          f"τ={self.large_temperature:g} (sep/τ={sep(self.large_temperature)})"),
-            "multi_tau": (KernelField(tuple(self.multi_temperatures), scale_free=True),
-                          "multi-τ, scale-free"),
-            "released": (self.released(), f"released field, floor {self.reference_floor:g}"),
+            "small_tau": self.arm(f"τ={self.temperature:g} (sep/τ={sep(self.temperature)})",
+                                  KernelField((self.temperature,)), self.seeds),
+            "large_tau": self.arm(f"τ={self.large_temperature:g} (sep/τ={sep(self.large_temperature)})",
+                                  KernelField((self.large_temperature,)), self.seeds),
+            "multi_tau": self.arm("multi-τ, scale-free", KernelField(tuple(self.multi_temperatures), scale_free=True),
+                                  self.seeds),
+            "released": self.arm(f"released field, floor {self.reference_floor:g}", self.released(), self.seeds),
         }
+
+    def sweep_arms(self) -> dict[str, Plan]:
+        """The separation / temperature sweep (one temperature each) and the released field's floor sweep."""
+        sweep = {f"sweep_{ratio:g}": self.arm(f"sep/τ={ratio:g}", KernelField((self.separation / ratio,)),
+                                              self.sweep_seeds) for ratio in self.sweep_ratios}
+        floors = {f"floor_{f:g}": self.arm(f"released field, floor {f:g}", self.released(f), self.floor_seeds)
+                  for f in self.floors}
+        return sweep | floors
 
 
 PROFILES = {
@@ -80,17 +92,10 @@ def run(s: ModeCollapseSettings, device=None) -> Result:
     def score(cfg, run):
         return bimodal_scores(run.final["samples"], s.data, held)
 
-    plans = {key: Plan(label, [s.config(i, field) for i in range(s.seeds)], score)
-             for key, (field, label) in s.fields().items()}
-    plans |= {f"sweep_{ratio:g}": Plan(f"sep/τ={ratio:g}", [s.config(i, KernelField((s.separation / ratio,)))
-                                                           for i in range(s.sweep_seeds)], score)
-              for ratio in s.sweep_ratios}
-    plans |= {f"floor_{f:g}": Plan(f"released field, floor {f:g}",
-                                   [s.config(i, s.released(f)) for i in range(s.floor_seeds)], score)
-              for f in s.floors}
-    trained = train_arms(plans, device)        # every run of the chapter in one batch (shared workers)
+    main = s.arms()
+    trained = train_arms(main | s.sweep_arms(), score, device)   # every run of the chapter in one batch
     arms = {}
-    for key in s.fields():
+    for key in main:
         arm = arms[key] = trained[key]
         arm.summary = bimodal_summary(arm.per_seed)
         arm.extra["majority_over_training"] = [majority_over_training(r, s.data) for r in arm.runs]

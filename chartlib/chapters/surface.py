@@ -61,17 +61,21 @@ class SurfaceSettings:
                            schedule=Schedule(seed=seed, steps=self.steps, batch=self.batch, n_eval=self.n_eval,
                                              n_show=self.n_show))
 
-    def arms(self, stochastic: bool) -> dict[str, tuple[str, object, object, float, int]]:
-        """Stable key -> (label, encoder, field, lambda, seeds) of chapter 3 (or 4, ``stochastic``)."""
+    def arm(self, label: str, encoder, field, weight: float, seeds: int) -> Plan:
+        return Plan(label, [self.config(i, encoder, field, weight) for i in range(seeds)])
+
+    def arms(self, stochastic: bool) -> dict[str, Plan]:
+        """The arms of chapter 3 (or 4, ``stochastic``) by stable key."""
         kernel = KernelField(tuple(self.temperatures), self.scale_free)
         fiber = Gaussian(self.init_log_scale)
-        out = {"deterministic": ("deterministic", Deterministic(), kernel, self.drift_weight, self.seeds)}
+        out = {"deterministic": self.arm("deterministic", Deterministic(), kernel, self.drift_weight, self.seeds)}
         if stochastic:
-            out["kernel"] = ("stochastic, kernel field", fiber, kernel, self.drift_weight, self.seeds)
-            out["critic"] = ("stochastic, critic field", fiber, CriticField(self.critic_noise, self.critic_steps),
-                             self.critic_weight, self.seeds)
-            out["failing_critic"] = (f"stochastic, critic at noise {self.failing_noise:g}, {self.failing_steps} step",
-                                     fiber, CriticField(self.failing_noise, self.failing_steps), self.critic_weight, 1)
+            out["kernel"] = self.arm("stochastic, kernel field", fiber, kernel, self.drift_weight, self.seeds)
+            critic = CriticField(self.critic_noise, self.critic_steps)
+            out["critic"] = self.arm("stochastic, critic field", fiber, critic, self.critic_weight, self.seeds)
+            out["failing_critic"] = self.arm(f"stochastic, critic at noise {self.failing_noise:g}, "
+                                             f"{self.failing_steps} step", fiber,
+                                             CriticField(self.failing_noise, self.failing_steps), self.critic_weight, 1)
         return out
 
 
@@ -92,8 +96,7 @@ def train(s: SurfaceSettings, stochastic: bool, device=None) -> Result:
     def score(cfg, run):
         return surface_scores(run, data, held, s.thresholds)
 
-    arms = train_arms({key: Plan(label, [s.config(i, encoder, field, weight) for i in range(seeds)], score)
-                       for key, (label, encoder, field, weight, seeds) in s.arms(stochastic).items()}, device)
+    arms = train_arms(s.arms(stochastic), score, device)
     for arm in arms.values():
         arm.summary = surface_summary(arm.per_seed, s.thresholds)
     held_dist = data.distance_to_surface(held)

@@ -11,15 +11,13 @@ from chartlib.core.training import Run
 from .cache import cached_all
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """One arm to train: its label, one config per seed, how to score a trained run
-    (``score(config, run) -> dict``, that seed's measurements) and facts about the arm kept with it
-    (``Arm.extra``)."""
+    """One arm to train: its label (for display), one config per seed, and facts about the arm kept
+    with its record (``Arm.extra``)."""
 
     label: str
     configs: list
-    score: Callable[[object, Run], dict]
     facts: dict = field(default_factory=dict)
 
 
@@ -64,8 +62,10 @@ class Stopwatch:
         return time.perf_counter() - self.start
 
 
-def train_arms(plans: dict[str, Plan], device=None, workers: int | None = None) -> dict[str, Arm]:
-    """Train (or load) every arm of ``plans`` through the run cache as one batch, then score each run.
+def train_arms(plans: dict[str, Plan], score: Callable[[object, Run], dict], device=None,
+               workers: int | None = None) -> dict[str, Arm]:
+    """Train (or load) every arm of ``plans`` through the run cache as one batch, then score each run:
+    ``score(config, run)`` gives that seed's measurements.
 
     Progress bars and errors name the arm and seed.  The runs missing from the cache train side by
     side in ``workers`` processes (``chartlib.runs.cache.cached_all``; default
@@ -77,7 +77,7 @@ def train_arms(plans: dict[str, Plan], device=None, workers: int | None = None) 
     arms = {}
     for key, plan in plans.items():
         arm_runs = [next(runs) for _ in plan.configs]
-        per_seed = [{"seed": c.schedule.seed, **plan.score(c, r), "train_seconds": r.seconds}
+        per_seed = [{"seed": c.schedule.seed, **score(c, r), "train_seconds": r.seconds}
                     for c, r in zip(plan.configs, arm_runs)]
         arms[key] = Arm(key, plan.label, arm_runs, per_seed, extra=dict(plan.facts))
     return arms
