@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (Python 3.10+ and make; nothing else needed):
 #   make book [PROFILE=full|ci|paper]   install what is missing, execute every chapter, render _build/html
-#   make test                           install what is missing (Chromium too), run the whole test suite
+#   make test                           install what is missing (Chromium too), lint, run the whole test suite
 PYTHON ?= python3
 PROFILE ?= full
 VENV := .venv
@@ -27,6 +27,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "chromium could not be installed: install Debian's 'chromium' package"; exit 1; }
 
 test: $(STAMP) browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest tests
 
 bench: $(STAMP)
