@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch starts its threads (see chartlib.build)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch starts its threads (see chartlib.book.build)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that read the built book carry the ``built_book`` marker: ``-m "not built_book"`` leaves them out."""
+    for item in items:
+        if "built_book" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.built_book)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +39,7 @@ def one_thread():
 
 
 def _build_command(out: Path) -> list[str]:
-    return [sys.executable, "-m", "chartlib.build", "--profile", "ci", "--output", str(out)]
+    return [sys.executable, "-m", "chartlib.book", "--profile", "ci", "--output", str(out)]
 
 
 @pytest.fixture(scope="session")
