@@ -1,4 +1,5 @@
-"""The data sets draw on their generator's device; on the CPU their numbers are the plain recipe's."""
+"""The toy data sets draw on their generator's device; on the CPU their numbers are the plain recipe's
+(the MNIST digits: tests/datasets/test_digits.py)."""
 from __future__ import annotations
 
 import math
@@ -6,32 +7,22 @@ import math
 import pytest
 import torch
 
-from chartlib import mnist
-from chartlib.data import Bimodal, StandardNormal, SurfaceMixture, generator_device, seeded
-from chartlib.encoders import Gaussian
-from chartlib.fields import dsm_loss
-from chartlib.methods import ChartConfig, DriftConfig, FlowConfig, method_for
-from chartlib.training import Schedule
+from chartlib.core.data import Bimodal, StandardNormal, SurfaceMixture, generator_device, seeded
+from chartlib.core.encoders import Gaussian
+from chartlib.core.fields import dsm_loss
+from chartlib.core.methods import ChartConfig, DriftConfig, FlowConfig, method_for
+from chartlib.core.training import Schedule
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-@pytest.fixture
-def fake_digits(monkeypatch):
-    """The training split replaced by 100 known rows (row i filled with i / 100): no MNIST on disk."""
-    train = (torch.arange(100).float() / 100)[:, None].expand(100, 784).contiguous()
-    monkeypatch.setattr(mnist, "_SPLITS", {(True, str(mnist.default_root())): train})
-    monkeypatch.setattr(mnist, "_COPIES", {})
-    return train
-
-
 DATA = {"bimodal": Bimodal(), "surface ring": SurfaceMixture(), "surface grid": SurfaceMixture(5, layout="grid"),
-        "normal": StandardNormal(5), "digits": mnist.MnistDigits()}
+        "normal": StandardNormal(5)}
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", DATA)
-def test_samples_are_float32_on_the_generators_device(name, device, fake_digits):
+def test_samples_are_float32_on_the_generators_device(name, device):
     g = seeded(3, device)
     assert g.device.type == device and generator_device(g) == g.device
     x = DATA[name].sample(37, g)
@@ -40,7 +31,7 @@ def test_samples_are_float32_on_the_generators_device(name, device, fake_digits)
     assert torch.equal(x, again)                                  # the seed decides the draw on any device
 
 
-def test_without_a_generator_samples_are_on_the_cpu(fake_digits):
+def test_without_a_generator_samples_are_on_the_cpu():
     assert generator_device(None) == torch.device("cpu")
     for data in DATA.values():
         assert data.sample(4).device.type == "cpu"
@@ -71,13 +62,6 @@ def test_normal_and_fiber_noise_cpu_values_are_the_plain_recipe():
     assert torch.equal(StandardNormal(4).sample(6, seeded(7)), _cpu_normal(7, 6, 4))
     enc = Gaussian(init_log_scale=-1.0).build(3, 4, 8, 1)
     assert torch.equal(enc.draw_noise(6, seeded(8)), _cpu_normal(8, 6, 4))
-
-
-def test_digits_cpu_values_index_the_split_with_the_generator(fake_digits):
-    g = torch.Generator()
-    g.manual_seed(9)
-    rows = torch.randint(0, 100, (12,), generator=g)
-    assert torch.equal(mnist.MnistDigits().sample(12, seeded(9)), fake_digits[rows])
 
 
 def test_dsm_noise_comes_from_the_generator():

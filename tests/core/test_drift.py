@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from chartlib.drift import drift_field, drift_loss
+from chartlib.core import kernel_sums
+from chartlib.core.drift import drift_field, drift_loss
 
 
 def reference_field(x, pos, neg, tau, self_mask):
@@ -125,7 +126,8 @@ def test_bad_inputs_are_refused():
 def test_row_blocks_give_the_same_field_as_the_whole_matrix(self_mask, scale_free, block):
     """The memory-bounded path (movers in blocks of rows) is the same field, not an approximation."""
     g = gen(11)
-    x, pos, neg = torch.randn(101, 5, generator=g), torch.randn(90, 5, generator=g) + 1.5, torch.randn(70, 5, generator=g)
+    x, pos = torch.randn(101, 5, generator=g), torch.randn(90, 5, generator=g) + 1.5
+    neg = torch.randn(70, 5, generator=g)
     neg = None if self_mask else neg
     cols = 90 + (101 if self_mask else 70)
     whole = drift_field(x, pos, neg, temperatures=(0.05, 0.3, 1.0), scale_free=scale_free, max_block_elements=None)
@@ -156,13 +158,11 @@ def test_a_far_outlier_mover_is_recomputed_exactly_in_float32():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_the_exact_per_row_path_gives_the_same_field(monkeypatch, dtype):
-    import chartlib.drift as drift
-
     g = gen(13)
     x, pos = torch.randn(60, 3, generator=g, dtype=dtype), torch.randn(70, 3, generator=g, dtype=dtype) + 1
     temps = (0.05, 0.3)
     fast = drift_field(x, pos, None, temps, scale_free=True, unit_rms=False)
-    monkeypatch.setattr(drift, "_EXACT_BELOW", math.inf)     # every row takes the per-row path
+    monkeypatch.setattr(kernel_sums, "_EXACT_BELOW", math.inf)     # every row takes the per-row path
     exact = drift_field(x, pos, None, temps, scale_free=True, unit_rms=False, max_block_elements=60 * 40)
     if dtype == torch.float64:
         torch.testing.assert_close(exact, fast, rtol=1e-9, atol=1e-12)
@@ -171,12 +171,10 @@ def test_the_exact_per_row_path_gives_the_same_field(monkeypatch, dtype):
 
 
 def test_recomputed_distance_blocks_give_the_same_field(monkeypatch):
-    import chartlib.drift as drift
-
     g = gen(14)
     x, pos = torch.randn(80, 4, generator=g), torch.randn(90, 4, generator=g) + 1
     kept = drift_field(x, pos, None, (0.05, 0.2), scale_free=True, max_block_elements=80 * 25)
-    monkeypatch.setattr(drift, "KEPT_BLOCKS", 0)             # every block computed again in the field pass
+    monkeypatch.setattr(kernel_sums, "KEPT_BLOCKS", 0)       # every block computed again in the field pass
     again = drift_field(x, pos, None, (0.05, 0.2), scale_free=True, max_block_elements=80 * 25)
     torch.testing.assert_close(again, kept, rtol=1e-6, atol=1e-7)
 

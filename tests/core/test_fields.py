@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from chartlib.data import Bimodal, StandardNormal, seeded
-from chartlib.drift import drift_field
-from chartlib.encoders import Deterministic, DeterministicEncoder, Gaussian, GaussianEncoder
-from chartlib.fields import CriticField, KernelField, ScoreCritic, dsm_loss
+from chartlib.core.data import Bimodal, StandardNormal, seeded
+from chartlib.core.drift import drift_field
+from chartlib.core.encoders import Deterministic, DeterministicEncoder, Gaussian, GaussianEncoder
+from chartlib.core.fields import CriticField, KernelField, ScoreCritic, dsm_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,21 +4,22 @@ from dataclasses import replace
 import pytest
 import torch
 
-from chartlib import metrics
-from chartlib.data import Bimodal
-from chartlib.fields import KernelField
-from chartlib.methods import (
+from chartlib.core.data import Bimodal
+from chartlib.core.fields import KernelField
+from chartlib.core.methods import (
     Chart,
     ChartConfig,
     DriftConfig,
     Flow,
     FlowConfig,
     PlainDrift,
-    Schedule,
-    TrainingDiverged,
     method_for,
+    restore,
     train_run,
 )
+from chartlib.core.training import Schedule, TrainingDiverged
+from chartlib.measure import metrics
+from tests.helpers import NaNData
 
 TINY = Schedule(seed=0, steps=60, batch=64, width=32, depth=2, n_snapshots=4, n_show=50, n_eval=300, lr=3e-3)
 
@@ -95,13 +96,16 @@ def test_clean_prediction_flow_learns_and_logit_normal_times_lean_noisy():
 def test_cosine_rate_halves_the_total_step_of_constant_gradients():
     """With a constant gradient every Adam step moves a parameter by about the rate, so over the run
     a constant rate moves it by lr * steps and half a cosine (mean 1/2) by half that."""
-    from chartlib.training import Recorder, optimise
+    from chartlib.core.training import Recorder, optimise
 
     def moved(lr_schedule: str) -> float:
         s = replace(TINY, steps=400, n_snapshots=2, lr=1e-2, lr_schedule=lr_schedule)
         w = torch.nn.Linear(1, 1, bias=False)
         torch.nn.init.zeros_(w.weight)
-        step = lambda it: {"loss": w.weight.sum()}  # noqa: E731
+
+        def step(it):
+            return {"loss": w.weight.sum()}
+
         optimise("rate", s, step, [w], Recorder(s, lambda n: {"w": w.weight.detach().clone()}))
         return -float(w.weight.detach())
 
@@ -133,13 +137,6 @@ def test_method_for_refuses_what_is_not_a_config():
         train_run({"steps": 10})
 
 
-class NaNData(Bimodal):
-    def sample(self, n, generator=None):
-        out = super().sample(n, generator)
-        out[0, 0] = float("nan")
-        return out
-
-
 def test_non_finite_loss_stops_with_a_clear_error():
     cfg = ChartConfig(data=NaNData(), schedule=TINY)
     with pytest.raises(TrainingDiverged, match=r"chart seed 0: loss became nan at step 0"):
@@ -166,30 +163,21 @@ def test_bad_configs_are_refused_with_the_parameter_named(make, message):
         make()
 
 
-def test_toy_chapters_use_one_thread_and_restore_the_count():
-    from chartlib.compute import one_cpu_thread
-    seen = []
-
-    @one_cpu_thread
-    def chapter(fail):
-        seen.append(torch.get_num_threads())
-        if fail:
-            raise RuntimeError("boom")
-
-    before = torch.get_num_threads()
-    chapter(False)
-    with pytest.raises(RuntimeError):
-        chapter(True)
-    assert seen == [1, 1] and torch.get_num_threads() == before
-
-
-def test_use_threads_sets_and_validates_the_count():
-    from chartlib.compute import use_threads
-    before = torch.get_num_threads()
-    try:
-        assert use_threads(None) == before
-        assert use_threads(1) == 1 == torch.get_num_threads()
-        with pytest.raises(ValueError, match="threads=0 is not allowed"):
-            use_threads(0)
-    finally:
-        torch.set_num_threads(before)
+@pytest.mark.parametrize("make", [lambda: DriftConfig(schedule=replace(TINY, steps=10)),
+                                  lambda: ChartConfig(schedule=replace(TINY, steps=10)),
+                                  lambda: FlowConfig(schedule=replace(TINY, steps=10), euler_steps=3)],
+                         ids=["drift", "chart", "flow"])
+def test_restore_gives_the_method_with_the_runs_weights(make, one_thread):
+    cfg = make()
+    run = train_run(cfg, device="cpu")
+    method = restore(cfg, run)
+    assert type(method) is type(method_for(cfg, "cpu"))
+    assert set(method.saved) == set(run.state)
+    for name, module in method.saved.items():
+        assert not module.training, name                              # eval mode
+        assert all(torch.equal(v, run.state[name][k]) for k, v in module.state_dict().items()), name
+    with torch.no_grad():                        # the same networks give the run's own final record
+        again = method.record(cfg.schedule.n_eval)
+    assert again.keys() == run.final.keys()
+    for k, v in again.items():
+        torch.testing.assert_close(v, run.final[k], rtol=0, atol=1e-6)

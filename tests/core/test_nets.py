@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from chartlib.nets import pick_device
+from chartlib.core.nets import pick_device
 
 
 def _no_mps(monkeypatch):

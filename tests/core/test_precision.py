@@ -4,9 +4,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from chartlib.encoders import Gaussian
-from chartlib.fields import CriticField, KernelField
-from chartlib.methods import ChartConfig, DriftConfig, FlowConfig, Schedule, method_for, train_run
+from chartlib.core.encoders import Gaussian
+from chartlib.core.fields import CriticField, KernelField
+from chartlib.core.methods import ChartConfig, DriftConfig, FlowConfig, method_for, train_run
+from chartlib.core.training import Schedule
 
 SCHED = Schedule(steps=20, batch=32, width=16, depth=2, n_snapshots=3, n_show=20, n_eval=40)
 BF16 = replace(SCHED, precision="bfloat16")
@@ -41,11 +42,3 @@ def test_under_bfloat16_the_field_and_the_losses_see_float32(one_thread):
     losses = method.step(0)
     assert seen == [torch.float32]
     assert all(v.dtype == torch.float32 for v in losses.values())
-
-
-def test_mnist_settings_pass_the_precision_to_the_schedule():
-    from chartlib.mnist_chapter import MnistSettings
-    assert MnistSettings(precision="bfloat16").schedule(0).precision == "bfloat16"
-    assert MnistSettings().flow_config().schedule.precision == "float32"
-    with pytest.raises(ValueError, match="precision='half' is not allowed"):
-        MnistSettings(precision="half")

@@ -1,15 +1,16 @@
-"""The surface data set, the space-filling metrics and the stochastic chart (fast: a few seconds)."""
+"""The surface data set and the stochastic chart (fast: a few seconds); the space-filling metrics are in
+tests/measure/test_metrics.py, the chapter's sentences in tests/report/test_space_filling.py."""
 import math
 
 import pytest
 import torch
 
-from chartlib.cache import run_key
-from chartlib.data import StandardNormal, SurfaceMixture, seeded
-from chartlib.encoders import Deterministic, Gaussian
-from chartlib.fields import CriticField, KernelField, dsm_loss
-from chartlib.methods import ChartConfig, Schedule, method_for, train_run
-from chartlib.metrics import coverage_ratio, nearest_distance, off_surface_rate, two_nn_dimension
+from chartlib.core.data import StandardNormal, SurfaceMixture, seeded
+from chartlib.core.encoders import Deterministic, Gaussian
+from chartlib.core.fields import CriticField, KernelField, dsm_loss
+from chartlib.core.methods import ChartConfig, method_for, train_run
+from chartlib.core.training import Schedule
+from chartlib.runs.cache import run_key
 
 SURFACE = SurfaceMixture()
 
@@ -61,38 +62,6 @@ def test_surface_validation():
                      ({"layout": "spiral"}, "layout"), ({"frequency": -1.0}, "frequency")]:
         with pytest.raises(ValueError, match=name):
             SurfaceMixture(**kw)
-
-
-# ---------------------------------------------------------------------------------------------
-# metrics
-
-def test_two_nn_dimension_on_known_clouds():
-    # MLE and regression forms; for n = 2000 the MLE's standard error is about d / sqrt(n) (0.07 at
-    # d = 3) and the square's edges bias it slightly, so we allow +-0.25.
-    g = torch.Generator().manual_seed(0)
-    square = torch.rand(2000, 2, generator=g) * 4 - 2
-    rotation = torch.linalg.qr(torch.randn(3, 3, generator=g))[0]
-    sheet = torch.cat([square, torch.zeros(2000, 1)], dim=1) @ rotation    # flat square inside 3-D
-    blob = torch.randn(2000, 3, generator=g)
-    for method in ("mle", "regression"):
-        assert abs(two_nn_dimension(sheet, method) - 2) < 0.25
-        assert abs(two_nn_dimension(blob, method) - 3) < 0.25
-    with pytest.raises(ValueError, match="method"):
-        two_nn_dimension(blob, "pca")
-
-
-def test_off_surface_nearest_and_coverage():
-    assert off_surface_rate(torch.tensor([0.0, 0.2, 0.5, 1.0]), 0.3) == 0.5
-    a, b = torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([[0.0, 1.0], [3.0, -2.0], [9.0, 9.0]])
-    assert torch.allclose(nearest_distance(a, b), torch.tensor([1.0, 2.0]))
-    g = torch.Generator().manual_seed(1)
-    prior, same = torch.randn(1500, 3, generator=g), torch.randn(1500, 3, generator=g)
-    flat = same.clone()
-    flat[:, 2] = 0
-    assert 0.85 < coverage_ratio(prior, same) < 1.15
-    assert coverage_ratio(prior, flat) > 2.5          # a sheet leaves the prior's bulk uncovered
-    with pytest.raises(ValueError):
-        coverage_ratio(prior, same[:10])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,26 +179,3 @@ def test_deterministic_chart_runs_on_the_surface():
     assert run.final["samples"].shape == (40, 3) and run_key(cfg).startswith("chart-")
     assert "sigma" not in run.final and "sigma" not in run.history
     assert run_key(cfg) != run_key(ChartConfig(schedule=sched, latent_dim=3))   # Bimodal keys differ
-
-
-# ---------------------------------------------------------------------------------------------
-# the chapter's computed sentences
-
-def _space_filling_sentences(samples_rate: float, recon_rate: float) -> str:
-    from types import SimpleNamespace
-
-    from chartlib.surface import PROFILES, space_filling_text
-    s = PROFILES["ci"]
-    hi = f"{s.thresholds[-1]:g}"
-    m = lambda v: {"mean": v, "std": 0.0}  # noqa: E731
-    summary = {"seeds": 2, "latent_dimension": m(2.0), "coverage": m(2.4), f"samples_off_surface@{hi}": m(samples_rate),
-               f"recon_off_surface@{hi}": m(recon_rate), "samples_energy": m(0.27), "recon_energy": m(0.0)}
-    result = SimpleNamespace(arms={"deterministic": SimpleNamespace(summary=summary)}, measured={"floor_energy": 0.0})
-    return " ".join(space_filling_text(result, s))
-
-
-def test_space_filling_text_states_no_ratio_when_no_reconstruction_leaves_the_surface():
-    none_left = _space_filling_sentences(0.2, 0.0)
-    assert "Not one reconstruction" in none_left and "×" not in none_left.split("Not one")[1]
-    assert "4.0× less often" in _space_filling_sentences(0.2, 0.05)
-    assert "nearly as often" in _space_filling_sentences(0.2, 0.15)

@@ -5,12 +5,12 @@ from dataclasses import dataclass, field, replace
 import pytest
 import torch
 
-from chartlib import training
-from chartlib.data import Bimodal
-from chartlib.encoders import Gaussian
-from chartlib.fields import CriticField, KernelField
-from chartlib.methods import ChartConfig, DriftConfig, Schedule, TrainingDiverged, method_for, train_run
-from chartlib.training import Guard
+from chartlib.core import training
+from chartlib.core.data import Bimodal
+from chartlib.core.encoders import Gaussian
+from chartlib.core.fields import CriticField, KernelField
+from chartlib.core.methods import ChartConfig, DriftConfig, method_for, train_run
+from chartlib.core.training import Guard, Schedule, TrainingDiverged
 
 TINY = Schedule(seed=0, steps=120, batch=32, width=16, depth=1, n_snapshots=3, n_show=20, n_eval=40)
 
@@ -181,7 +181,7 @@ def test_the_interactive_progress_bar_is_text_not_a_widget(monkeypatch, capsys):
     import tqdm.auto
     from tqdm.notebook import tqdm as widget_bar
 
-    from chartlib.training import Progress
+    from chartlib.core.training import Progress
     monkeypatch.setattr(tqdm.auto, "tqdm", widget_bar)    # what tqdm.auto gives inside a Jupyter kernel
     monkeypatch.setenv("CHARTLIB_PROGRESS", "bar")
     p = Progress("arm · seed 0", 10)
