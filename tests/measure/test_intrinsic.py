@@ -1,4 +1,4 @@
-"""The two-NN estimate with its uncertainty (chartlib.intrinsic) on clouds of known dimension."""
+"""The two-NN estimate with its uncertainty (chartlib.measure.intrinsic) on clouds of known dimension."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from chartlib import intrinsic
+from chartlib.measure import intrinsic
 
 
 def _gaussian_subspace(n: int, d: int, seed: int) -> torch.Tensor:

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from chartlib import metrics
+from chartlib.measure import metrics
 
 
 def test_mode_fractions_and_modes_held():
@@ -93,3 +93,35 @@ def test_two_nearest_matches_the_exact_search_far_from_the_origin():
     want = exact.topk(2, dim=1, largest=False).values
     got = metrics._two_nearest(cloud, chunk=256)
     assert torch.allclose(got, want, rtol=1e-9, atol=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the space-filling metrics (chapters 3 and 4)
+
+def test_two_nn_dimension_on_known_clouds():
+    # MLE and regression forms; for n = 2000 the MLE's standard error is about d / sqrt(n) (0.07 at
+    # d = 3) and the square's edges bias it slightly, so we allow +-0.25.
+    g = torch.Generator().manual_seed(0)
+    square = torch.rand(2000, 2, generator=g) * 4 - 2
+    rotation = torch.linalg.qr(torch.randn(3, 3, generator=g))[0]
+    sheet = torch.cat([square, torch.zeros(2000, 1)], dim=1) @ rotation    # flat square inside 3-D
+    blob = torch.randn(2000, 3, generator=g)
+    for method in ("mle", "regression"):
+        assert abs(metrics.two_nn_dimension(sheet, method) - 2) < 0.25
+        assert abs(metrics.two_nn_dimension(blob, method) - 3) < 0.25
+    with pytest.raises(ValueError, match="method"):
+        metrics.two_nn_dimension(blob, "pca")
+
+
+def test_off_surface_nearest_and_coverage():
+    assert metrics.off_surface_rate(torch.tensor([0.0, 0.2, 0.5, 1.0]), 0.3) == 0.5
+    a, b = torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([[0.0, 1.0], [3.0, -2.0], [9.0, 9.0]])
+    assert torch.allclose(metrics.nearest_distance(a, b), torch.tensor([1.0, 2.0]))
+    g = torch.Generator().manual_seed(1)
+    prior, same = torch.randn(1500, 3, generator=g), torch.randn(1500, 3, generator=g)
+    flat = same.clone()
+    flat[:, 2] = 0
+    assert 0.85 < metrics.coverage_ratio(prior, same) < 1.15
+    assert metrics.coverage_ratio(prior, flat) > 2.5          # a sheet leaves the prior's bulk uncovered
+    with pytest.raises(ValueError):
+        metrics.coverage_ratio(prior, same[:10])
