@@ -1,15 +1,18 @@
 """The run cache: hits, misses, damaged entries that must be retrained (never used), an unwritable
-folder, and the ledger of what every call trained or loaded (read by the book build)."""
+folder, and the ledger of what every call trained or loaded (read by the book build: its reading is
+tested in tests/book/test_timings.py; the code version in tests/runs/test_code_version.py)."""
 import json
 from dataclasses import asdict, dataclass, replace
 
 import pytest
 import torch
 
-from chartlib import build, cache
-from chartlib.encoders import Gaussian
-from chartlib.fields import CriticField, KernelField
-from chartlib.methods import ChartConfig, DriftConfig, FlowConfig, Schedule, TrainingDiverged
+from chartlib.core.encoders import Gaussian
+from chartlib.core.fields import CriticField, KernelField
+from chartlib.core.methods import ChartConfig, DriftConfig, FlowConfig
+from chartlib.core.training import Schedule, TrainingDiverged
+from chartlib.runs import cache
+from tests.helpers import NaNData
 
 SCHED = Schedule(steps=8, batch=32, width=16, depth=1, n_snapshots=3, n_show=20, n_eval=40)
 CFG = ChartConfig(schedule=SCHED)
@@ -100,7 +103,6 @@ def test_damaged_entries_are_retrained(tmp_path, damage):
 
 
 def test_a_failed_run_leaves_no_entry(tmp_path):
-    from test_methods import NaNData
     with pytest.raises(TrainingDiverged, match="my arm · seed 0: loss became nan at step 0"):
         cache.cached(replace(CFG, data=NaNData()), device="cpu", folder=tmp_path, label="my arm · seed 0")
     assert list(tmp_path.iterdir()) == []
@@ -154,22 +156,3 @@ def test_ledger_notes_trained_then_loaded(tmp_path, monkeypatch):
     assert [(e["key"], e["event"]) for e in lines] == [(key, "trained"), (key, "loaded")]
     for e in lines:   # the loaded entry carries the recorded training time of the run it loaded
         assert e["seconds"] == pytest.approx(first.seconds, abs=1e-3) and e["seconds"] > 0 and e["device"] == "cpu"
-
-
-def test_count_runs_reads_a_ledger(tmp_path):
-    ledger = tmp_path / ".nb.runs.jsonl"
-    entries = [("A", "trained", 2.0), ("B", "loaded", 3.0), ("C", "loaded", 4.0), ("A", "loaded", 2.0),
-               ("B", "loaded", 3.0), ("D", "trained", 1.5), ("E", "loaded", 0.5)]
-    ledger.write_text("".join(json.dumps({"key": k, "event": ev, "seconds": s, "device": "cpu"}) + "\n"
-                              for k, ev, s in entries) + "\n")
-    runs, keys = build.count_runs(ledger, seen={"C", "Z"})
-    # trained here: A and D; credited: loaded runs neither trained here (A) nor used earlier (C), each once
-    assert runs == {"trained": 2, "cached": 2, "cached_train_seconds": 3.5}
-    assert keys == {"A", "B", "C", "D", "E"}
-    assert build.count_runs(tmp_path / "missing.jsonl", {"A"}) == ({"trained": 0, "cached": 0,
-                                                                  "cached_train_seconds": 0.0}, set())
-
-
-def test_the_build_gives_each_notebook_its_own_ledger(tmp_path):
-    a, b = build.ledger_path(tmp_path, "01_mode_collapse"), build.ledger_path(tmp_path, "02_chart_transport")
-    assert a != b and a.parent == tmp_path and "01_mode_collapse" in a.name

@@ -1,23 +1,25 @@
-"""Independent runs trained side by side in worker processes (``chartlib.cache.cached_all``): each
+"""Independent runs trained side by side in worker processes (``chartlib.runs.cache.cached_all``): each
 run bit for bit the run trained alone, cached and noted as trained by the parent, a worker's error
-raised in the parent with its message, and the worker count's setting."""
-import sys
-import types
+raised in the parent with its message; a chapter's arms trained as one batch (``chartlib.runs.arms``)."""
 from dataclasses import asdict, replace
 
 import pytest
 import torch
 
-from chartlib import cache, compute
-from chartlib.encoders import Gaussian
-from chartlib.evaluation import train_arm, train_arms
-from chartlib.fields import CriticField
-from chartlib.methods import ChartConfig, DriftConfig, FlowConfig, Schedule, TrainingDiverged, train_run
+from chartlib.book.build import PROGRESS_LINE  # the book's pages hide this log (build.tidy)
+from chartlib.core.encoders import Gaussian
+from chartlib.core.fields import CriticField
+from chartlib.core.methods import ChartConfig, DriftConfig, FlowConfig, train_run
+from chartlib.core.training import Schedule, TrainingDiverged
+from chartlib.runs import cache, workers
+from chartlib.runs.arms import Plan, train_arms
+from tests.helpers import NaNData
 
 SCHED = Schedule(steps=30, batch=32, width=16, depth=2, n_snapshots=4, n_show=20, n_eval=40)
 # three methods, the critic's own optimiser and the fibers' noise included
 CONFIGS = [DriftConfig(schedule=SCHED),
-           ChartConfig(schedule=replace(SCHED, seed=1), encoder=Gaussian(), field=CriticField(width=16, depth=1, steps=2)),
+           ChartConfig(schedule=replace(SCHED, seed=1), encoder=Gaussian(),
+                       field=CriticField(width=16, depth=1, steps=2)),
            FlowConfig(schedule=replace(SCHED, seed=2), euler_steps=5)]
 
 
@@ -25,9 +27,9 @@ CONFIGS = [DriftConfig(schedule=SCHED),
 def _fresh_ledger_and_pool(monkeypatch):
     monkeypatch.setattr(cache, "LEDGER", [])
     monkeypatch.delenv("CHARTLIB_RUN_LEDGER", raising=False)
-    monkeypatch.delenv(compute.WORKERS_ENV, raising=False)
+    monkeypatch.delenv(workers.WORKERS_ENV, raising=False)
     yield
-    compute.close_pool()
+    workers.close_pool()
 
 
 def _same(a, b):
@@ -51,26 +53,30 @@ def test_runs_in_workers_equal_the_runs_trained_alone(tmp_path, one_thread):
 
 
 def test_one_worker_is_the_sequential_path(tmp_path, one_thread, monkeypatch):
-    monkeypatch.setattr(compute, "worker_pool", lambda *a: pytest.fail("no pool with one worker"))
+    monkeypatch.setattr(workers, "worker_pool", lambda *a: pytest.fail("no pool with one worker"))
     runs = cache.cached_all(CONFIGS[:2], device="cpu", folder=tmp_path, workers=1)
     assert [e["event"] for e in cache.LEDGER] == ["trained"] * 2 and not any(r.cached for r in runs)
 
 
-def test_train_arm_trains_only_the_missing_runs_in_workers(tmp_path, one_thread, monkeypatch, capsys):
+def _steps(cfg, run) -> dict:
+    return {"n": len(run.history["loss"])}
+
+
+def test_train_arms_trains_only_the_missing_runs_in_workers(tmp_path, one_thread, monkeypatch, capsys):
     monkeypatch.setenv("CHARTLIB_CACHE_DIR", str(tmp_path))
     cfgs = [replace(CONFIGS[0], schedule=replace(SCHED, seed=i)) for i in range(3)]
     cache.cached(cfgs[1], device="cpu")                     # one seed is cached already
-    arm = train_arm("a", "arm", cfgs, lambda r: {"n": len(r.history["loss"])}, device="cpu", workers=2)
+    arm = train_arms({"a": Plan("arm", cfgs, {"kind": "drift"})}, _steps, device="cpu", workers=2)["a"]
     assert [p["seed"] for p in arm.per_seed] == [0, 1, 2] and [r.cached for r in arm.runs] == [False, True, False]
+    assert all(p["n"] == 30 and p["train_seconds"] == r.seconds for p, r in zip(arm.per_seed, arm.runs))
+    assert arm.extra == {"kind": "drift"}                    # the plan's facts, kept with the arm
     assert sorted(e["event"] for e in cache.LEDGER) == ["loaded", "trained", "trained", "trained"]
     out = capsys.readouterr().out
     assert "training 2 runs in 2 worker processes" in out and "trained arm · seed 2: 30 steps in" in out
-    from chartlib.build import PROGRESS_LINE  # the book's pages hide this log (build.tidy)
     assert all(PROGRESS_LINE.fullmatch(line) for line in out.splitlines()), out
 
 
 def test_a_worker_error_is_raised_here_and_nothing_of_it_is_cached(tmp_path, one_thread):
-    from test_methods import NaNData
     bad = replace(CONFIGS[0], schedule=replace(SCHED, seed=5))
     bad = ChartConfig(data=NaNData(), schedule=bad.schedule)
     with pytest.raises(TrainingDiverged, match="my arm · seed 5: loss became nan at step 0"):
@@ -82,37 +88,26 @@ def test_a_worker_error_is_raised_here_and_nothing_of_it_is_cached(tmp_path, one
 
 def test_train_arms_hands_each_arm_its_own_runs(tmp_path, one_thread, monkeypatch):
     monkeypatch.setenv("CHARTLIB_CACHE_DIR", str(tmp_path))
-    score = lambda r: {"method": r.method}  # noqa: E731
-    plans = {"drift": ("drift arm", [CONFIGS[0], replace(CONFIGS[0], schedule=replace(SCHED, seed=3))], score),
-             "flow": ("flow arm", [CONFIGS[2]], score),
-             "chart": ("chart arm", [CONFIGS[1]], score)}
-    arms = train_arms(plans, device="cpu", workers=2)        # four runs of three methods share two workers
+    scored = []
+
+    def score(cfg, run):
+        scored.append(cfg)
+        return {"method": run.method}
+
+    facts = {"kind": "flow"}
+    plans = {"drift": Plan("drift arm", [CONFIGS[0], replace(CONFIGS[0], schedule=replace(SCHED, seed=3))]),
+             "flow": Plan("flow arm", [CONFIGS[2]], facts),
+             "chart": Plan("chart arm", [CONFIGS[1]])}
+    arms = train_arms(plans, score, device="cpu", workers=2)   # four runs of three methods share two workers
     assert list(arms) == list(plans) and [e["event"] for e in cache.LEDGER] == ["trained"] * 4
-    for key, (label, cfgs, _) in plans.items():
+    assert scored == [c for plan in plans.values() for c in plan.configs]      # each run scored once, with its config
+    for key, plan in plans.items():
         arm = arms[key]
-        assert arm.key == key and arm.label == label and len(arm.runs) == len(cfgs)
-        assert [p["seed"] for p in arm.per_seed] == [c.schedule.seed for c in cfgs]
-        for cfg, run, scores in zip(cfgs, arm.runs, arm.per_seed):
+        assert arm.key == key and arm.label == plan.label and len(arm.runs) == len(plan.configs)
+        assert [p["seed"] for p in arm.per_seed] == [c.schedule.seed for c in plan.configs]
+        for cfg, run, scores in zip(plan.configs, arm.runs, arm.per_seed):
             assert run.config == asdict(cfg) and scores["method"] == run.method
-    _same(arms["drift"].runs[1], train_run(plans["drift"][1][1], device="cpu"))
-
-
-def test_worker_count_setting(monkeypatch, one_thread):
-    monkeypatch.delenv(compute.WORKERS_ENV, raising=False)
-    assert compute.workers_rerun_main()                              # pytest's main is a module
-    assert compute.default_workers("cpu") == 1                      # unset under a script: one after the other
-    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))     # as in a Jupyter kernel
-    assert compute.default_workers("cpu") == min(compute.usable_cores(), compute.AUTO_CAP)   # unset: auto, capped
-    monkeypatch.setenv(compute.WORKERS_ENV, "1")
-    assert compute.default_workers("cpu") == 1                      # one run after the other
-    monkeypatch.setenv(compute.WORKERS_ENV, "auto")
-    assert compute.default_workers("cpu") == compute.usable_cores()  # one thread each
-    assert compute.default_workers("cuda") == 1
-    monkeypatch.setenv(compute.WORKERS_ENV, "3")
-    assert compute.default_workers("cpu") == 3 and compute.default_workers("cuda") == 1
-    for bad in ("two", "0"):
-        monkeypatch.setenv(compute.WORKERS_ENV, bad)
-        with pytest.raises(ValueError, match=f"CHARTLIB_WORKERS='?{bad}'? is not allowed"):
-            compute.default_workers("cpu")
-    with pytest.raises(ValueError, match="workers=0 is not allowed"):
-        cache.cached_all(CONFIGS, device="cpu", workers=0)
+        assert arm.extra == plan.facts and arm.extra is not plan.facts
+    arms["flow"].extra["added"] = 1                           # an arm's extra is a copy: the plan keeps its facts
+    assert facts == {"kind": "flow"}
+    _same(arms["drift"].runs[1], train_run(plans["drift"].configs[1], device="cpu"))
