@@ -4,9 +4,9 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from chartlib import explorer
-from chartlib.evaluation import Arm
-from chartlib.methods import Run
+from chartlib.core.training import Run
+from chartlib.report import explorer
+from chartlib.runs.arms import Arm
 
 matplotlib.use("Agg")
 
@@ -25,7 +25,12 @@ def test_live_widgets_follow_their_controls(monkeypatch):
     monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
     drawn = []
     real = explorer.draw_frame
-    monkeypatch.setattr(explorer, "draw_frame", lambda run, i, keys=None, title="": drawn.append((run, i)) or real(run, i, keys, title))
+
+    def spy(run, i, keys=None, title=""):
+        drawn.append((run, i))
+        return real(run, i, keys, title)
+
+    monkeypatch.setattr(explorer, "draw_frame", spy)
     box = explorer.explorer_widget(ENTRIES)
     (arm, seed), step, note, _ = box.children[0].children, box.children[1], box.children[2], box.children[3]
     assert drawn[-1] == (ENTRIES[0][1], 2)                  # first run, last step

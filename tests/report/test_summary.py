@@ -1,13 +1,19 @@
 """The summary chapter's verdicts follow their stated rules, on the ci book's real measurements and
-on copies of them changed to known outcomes.  The rules live in ``chartlib.claims``; loading the
-measurements in ``chartlib.summary``."""
+on copies of them changed to known outcomes.  The rules live in ``chartlib.report.claims``; loading the
+measurements in ``chartlib.report.summary``."""
 import copy
 import json
 
 import pytest
 
-from chartlib import claims as cl
-from chartlib import summary
+from chartlib.chapters.registry import chapters, titles
+from chartlib.report import claims as cl
+from chartlib.report import summary
+from chartlib.report.claims.chart_transport import DETACHED
+from chartlib.report.claims.space_filling import OFF
+from chartlib.report.claims.stochastic_encoding import CRITIC
+
+STEMS = [c.stem for c in chapters()]
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +29,14 @@ def verdict_of(rows, text):
 
 def test_every_chapter_contributes_claims_with_rules(measured):
     rows = cl.claims(measured)
-    assert {r["stem"] for r in rows} == set(cl.CHAPTERS)
+    assert {r["stem"] for r in rows} == set(STEMS)
+    assert all(r["chapter"] == titles()[r["stem"]] for r in rows)       # claims() names each row's chapter
     assert sum(r["source"] == "note" for r in rows) >= 10 and sum(r["source"] == "book" for r in rows) >= 5
     for r in rows:
         assert r["rule"] and r["value"] and r["verdict"] in cl.VERDICTS
     stems = [r["stem"] for r in rows]
-    assert stems == sorted(stems, key=list(cl.CHAPTERS).index)          # chapter order
-    for stem in cl.CHAPTERS:                                              # the note's claims first in each
+    assert stems == sorted(stems, key=STEMS.index)                       # chapter order
+    for stem in STEMS:                                                    # the note's claims first in each
         sources = [r["source"] for r in rows if r["stem"] == stem]
         assert sources == sorted(sources, key=lambda s: s != "note")
 
@@ -66,9 +73,9 @@ def test_detached_reconstruction_verdict_uses_the_ratio(measured):
     m = copy.deepcopy(measured)
     arms = m["02_chart_transport"]["arms"]
     detached, chart = arms["detached_recon"]["per_seed"][0], arms["chart"]["per_seed"][0]
-    detached["recon_error"] = (cl.DETACHED - 1) * chart["recon_error"]
+    detached["recon_error"] = (DETACHED - 1) * chart["recon_error"]
     assert verdict_of(cl.claims(m), "must reach the encoder") == "not reproduced"
-    detached["recon_error"] = (cl.DETACHED + 1) * chart["recon_error"]
+    detached["recon_error"] = (DETACHED + 1) * chart["recon_error"]
     assert verdict_of(cl.claims(m), "must reach the encoder") == "reproduced"
 
 
@@ -88,7 +95,7 @@ def test_surface_verdicts_compare_seeds(measured):
     m = copy.deepcopy(measured)
     arms = m["04_stochastic_encoding"]["arms"]
     for p in arms["kernel"]["per_seed"]:
-        p["samples"]["off_surface"][cl.OFF] = 1.0          # worse than deterministic everywhere
+        p["samples"]["off_surface"][OFF] = 1.0          # worse than deterministic everywhere
     assert verdict_of(cl.claims(m), "keeps samples on the surface") == "not reproduced"
 
 
@@ -96,12 +103,12 @@ def test_critic_failure_verdict_and_its_absence(measured):
     m = copy.deepcopy(measured)
     arms = m["04_stochastic_encoding"]["arms"]
     for p in arms["critic"]["per_seed"]:
-        p["samples"]["off_surface"][cl.OFF] = 0.05
+        p["samples"]["off_surface"][OFF] = 0.05
     for p in arms["failing_critic"]["per_seed"]:
-        p["samples"]["off_surface"][cl.OFF] = 0.05 * cl.CRITIC
+        p["samples"]["off_surface"][OFF] = 0.05 * CRITIC
     assert verdict_of(cl.claims(m), "score critic fails") == "reproduced"
     for p in arms["failing_critic"]["per_seed"]:
-        p["samples"]["off_surface"][cl.OFF] = 0.05          # the failing critic does as well as the working one
+        p["samples"]["off_surface"][OFF] = 0.05          # the failing critic does as well as the working one
     assert verdict_of(cl.claims(m), "score critic fails") == "not reproduced"
     del arms["failing_critic"]
     assert verdict_of(cl.claims(m), "score critic fails") == "not tested"
@@ -118,24 +125,17 @@ def test_mnist_claims_are_recomputed_from_the_distances(measured):
     assert verdict_of(cl.claims(m), "12-D latents give the best samples") == "not reproduced"
 
 
-def test_tally_and_verdict_style():
-    rows = [{"source": "note", "verdict": "reproduced"}, {"source": "note", "verdict": "partly"},
-            {"source": "book", "verdict": "reproduced"}, {"source": "note", "verdict": "reproduced"}]
-    assert cl.tally(rows, "note") == {"reproduced": 2, "partly": 1, "not reproduced": 0, "not tested": 0}
-    assert cl.tally(rows, "book")["reproduced"] == 1
-    assert [cl.verdict(v) for v in (True, False, None)] == ["reproduced", "not reproduced", "not tested"]
-    assert cl.verdict_style("claim", "reproduced") == ""
-    assert len({cl.verdict_style("verdict", v) for v in cl.VERDICTS}) == len(cl.VERDICTS)
-
-
-def test_missing_or_mixed_measurements_are_refused(tmp_path, measured):
+def test_missing_or_mixed_measurements_are_refused(tmp_path):
     (tmp_path / "metrics").mkdir()
     with pytest.raises(summary.MissingMetrics, match="01_mode_collapse"):
         summary.load_metrics(tmp_path)
-    for stem, m in measured.items():
-        (tmp_path / "metrics" / f"{stem}.json").write_text(json.dumps({**m, "profile": "full" if stem == "05_mnist" else "ci"}))
+    for stem in STEMS:
+        profile = "full" if stem == "05_mnist" else "ci"
+        (tmp_path / "metrics" / f"{stem}.json").write_text(json.dumps({"profile": profile, "stem": stem}))
     with pytest.raises(summary.MissingMetrics, match="different profiles"):
         summary.load_metrics(tmp_path)
+    loaded = summary.load_metrics(tmp_path, stems=("01_mode_collapse", "02_chart_transport"))   # one profile
+    assert loaded == {s: {"profile": "ci", "stem": s} for s in ("01_mode_collapse", "02_chart_transport")}
     (tmp_path / "metrics" / "01_mode_collapse.json").write_text("{truncated")
     with pytest.raises(summary.MissingMetrics, match="not valid JSON"):
         summary.load_metrics(tmp_path)
