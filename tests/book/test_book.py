@@ -10,7 +10,7 @@ from html import unescape
 
 import pytest
 
-from chartlib.paths import ROOT
+from chartlib.common.paths import ROOT
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"   # for review by people; git-ignored
 CHAPTERS = ["01_mode_collapse", "02_chart_transport", "03_space_filling", "04_stochastic_encoding"]
@@ -91,7 +91,7 @@ def test_the_build_records_each_notebooks_time_and_the_machine(built_book):
 
 
 def ledger(built_book, stem) -> list[dict]:
-    """What the notebook's execution trained or loaded, one entry per run (``chartlib.cache``)."""
+    """What the notebook's execution trained or loaded, one entry per run (``chartlib.runs.cache``)."""
     path = built_book.parent / ".stage" / "book" / f".{stem}.runs.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -188,6 +188,11 @@ PAGES = {
 }
 VERDICTS = {"reproduced", "partly", "not reproduced", "not tested"}
 
+# the text of every cell in a "verdict" column of the summary's tables
+VERDICT_CELLS = """() => Array.from(document.querySelectorAll('table.chartlib-table')).flatMap(t => {
+  const col = Array.from(t.querySelectorAll('th')).findIndex(th => th.textContent === 'verdict');
+  return col < 0 ? [] : Array.from(t.querySelectorAll('tbody tr')).map(tr => tr.children[col].textContent); })"""
+
 # the trace a figure's slider restyles, and the restyled attribute's current value (x, or an image source)
 SLIDER_STATE = """id => { const gd = document.getElementById(id);
   const s = gd.layout.sliders[0]; const idx = s.steps[0].args[1][0]; const key = Object.keys(s.steps[0].args[0])[0];
@@ -241,9 +246,7 @@ def test_page_works_offline_in_a_browser(built_book, site, browser, page):
         assert after["active"] == 0 and before["active"] != 0
         assert after["value"] != before["value"], "moving the slider did not change the figure"
     if summary_table:
-        verdicts = pg.evaluate("""() => Array.from(document.querySelectorAll('table.chartlib-table')).flatMap(t => {
-            const col = Array.from(t.querySelectorAll('th')).findIndex(th => th.textContent === 'verdict');
-            return col < 0 ? [] : Array.from(t.querySelectorAll('tbody tr')).map(tr => tr.children[col].textContent); })""")
+        verdicts = pg.evaluate(VERDICT_CELLS)
         assert len(verdicts) >= 10 and set(verdicts) <= VERDICTS, verdicts
     if page.startswith("book/0"):      # chapters: download and launch links (links only, nothing fetched)
         hrefs = pg.eval_on_selector_all("a", "els => els.map(e => e.href)")

@@ -1,14 +1,16 @@
 """What a chapter's page and its downloadable notebook carry: the parameters and the results, not the
-build's log; figures once; the time a notebook will take; and the build's repair of measurements a
-chapter run by hand overwrote (a tiny notebook executed by papermill, as the build does)."""
+build's log; the time a notebook will take; and the build's repair of measurements a chapter run by
+hand overwrote (a tiny notebook executed by papermill, as the build does).  How figures reach the
+page: tests/report/test_figures.py."""
 import json
 
 import nbformat
-import plotly.graph_objects as go
 import pytest
 
-from chartlib import build, figures, notebook, training
-from chartlib.mode_collapse import PROFILES
+from chartlib.book import build
+from chartlib.chapters.registry import chapters
+from chartlib.common.paths import ROOT
+from chartlib.core import training
 
 
 def tiny_notebook(folder, stem="tiny"):
@@ -90,62 +92,8 @@ def test_the_build_recognises_the_line_training_prints(capsys):
     assert build.PROGRESS_LINE.fullmatch(line), line
 
 
-def _shown(monkeypatch):
-    import IPython.display
-    shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
-    figures.show(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])))
-    return shown
-
-
-def test_figures_go_to_the_book_as_html_only(monkeypatch):
-    monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
-    (bundle,) = _shown(monkeypatch)
-    assert list(bundle) == ["text/html"] and "Plotly.newPlot" in bundle["text/html"]
-
-
-def test_live_figures_keep_plotlys_mimetype_for_jupyterlab(monkeypatch):
-    monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
-    (bundle,) = _shown(monkeypatch)
-    assert set(bundle) == {"application/vnd.plotly.v1+json", "text/html"}
-
-
-def test_setup_says_how_long_the_chapter_takes_before_training(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(tmp_path))   # no timing record here: the measured table
-    monkeypatch.delenv("CHARTLIB_BOOK_BUILD", raising=False)
-    full, ci = (notebook.MEASURED["cpu"][p]["01_mode_collapse"] for p in ("full", "ci"))
-    notebook.setup(PROFILES, "full", "cpu", stem="01_mode_collapse")
-    out = capsys.readouterr().out
-    assert f"profile full: about {full / 60:.0f} min" in out and "2 CPU cores" in out
-    assert f'For the fast version (about {ci:.0f} s), set profile = "ci"' in out
-    notebook.setup(PROFILES, "ci", "cpu", stem="01_mode_collapse")
-    out = capsys.readouterr().out
-    assert f"profile ci: about {ci:.0f} s" in out and "fast version" not in out
-    # a build on this machine recorded its own time: that one is used, with its machine
-    timings = tmp_path / "timings"
-    timings.mkdir()
-    (timings / "full.json").write_text(json.dumps({
-        "cold_seconds": {"01_mode_collapse": 1500.0},
-        "machine": {"gpu": None, "description": "2 cores of Some CPU, no GPU"}}))
-    notebook.setup(PROFILES, "full", "cpu", stem="01_mode_collapse")
-    out = capsys.readouterr().out
-    assert "about 25 min" in out and "measured by the last build here, on 2 cores of Some CPU" in out
-    # the page is read, not run: no advice there
-    monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
-    notebook.setup(PROFILES, "full", "cpu", stem="01_mode_collapse")
-    assert "Expected time" not in capsys.readouterr().out
-
-
-def test_a_gpu_uses_the_gpu_measurements_or_says_there_are_none(tmp_path, monkeypatch):
-    monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(tmp_path))
-    assert "about 3 min on a fresh machine (measured on one NVIDIA H200" in notebook.expected_time("01_mode_collapse", "full", "cuda")
-    text = notebook.expected_time("03_space_filling", "full", "cuda")
-    assert "no measured time for profile full on cuda" in text and 'set profile = "ci"' in text
-
-
 def test_every_chapter_notebook_tells_setup_its_stem():
-    from chartlib.paths import ROOT
-    for path in sorted((ROOT / "book").glob("0[1-5]*.ipynb")):
+    for path in [ROOT / "book" / f"{c.stem}.ipynb" for c in chapters()]:
         nb = nbformat.read(path, as_version=4)
         assert any(f'stem="{path.stem}"' in c.source for c in nb.cells if c.cell_type == "code"), path.name
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"

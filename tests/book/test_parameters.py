@@ -1,41 +1,18 @@
 """A bad parameter stops a notebook at its top with a message naming the parameter and the
-allowed values, before anything is trained."""
+allowed values, before anything is trained (``chartlib.book.notebook.setup``); ``save`` writes the
+chapter's measurements.  The profiles themselves: tests/chapters/test_profiles.py."""
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import papermill
 import pytest
 import torch
 
-from chartlib import chart_transport, mnist_chapter, mode_collapse, notebook, surface
-from chartlib.params import check_profile, resolve
+from chartlib.book import notebook
+from chartlib.chapters import mode_collapse, space_filling
+from chartlib.common.paths import ROOT
 
-MODE_COLLAPSE_PROFILES = mode_collapse.PROFILES
-
-BOOK = Path(__file__).resolve().parents[1] / "book"
-
-
-def test_profiles_and_overrides():
-    assert resolve(MODE_COLLAPSE_PROFILES, "ci", seeds=None).seeds == MODE_COLLAPSE_PROFILES["ci"].seeds
-    assert resolve(MODE_COLLAPSE_PROFILES, "ci", seeds=7).seeds == 7
-    with pytest.raises(ValueError, match="profile='fast' is not allowed: profile must be one of ci, full"):
-        check_profile("fast")
-    with pytest.raises(ValueError, match="unknown parameter"):
-        resolve(MODE_COLLAPSE_PROFILES, "ci", colour="red")
-    # "paper" enlarges only the chapters that define it; the others build as in "full"
-    assert resolve(MODE_COLLAPSE_PROFILES, "paper") == MODE_COLLAPSE_PROFILES["full"]
-
-
-@pytest.mark.parametrize("chapter, settings", [
-    (mode_collapse, mode_collapse.ModeCollapseSettings), (chart_transport, chart_transport.ChartTransportSettings),
-    (surface, surface.SurfaceSettings), (mnist_chapter, mnist_chapter.MnistSettings),
-])
-def test_every_chapter_has_both_profiles_as_settings(chapter, settings):
-    assert {"ci", "full"} <= set(chapter.PROFILES) <= {"ci", "full", "paper"}
-    assert all(type(s) is settings for s in chapter.PROFILES.values())
-    assert chapter.PROFILES["ci"] != chapter.PROFILES["full"]
-    assert chapter.PROFILES["ci"].steps < chapter.PROFILES["full"].steps
+BOOK = ROOT / "book"
 
 
 def test_notebook_setup_applies_overrides_and_names_a_bad_one(capsys):
@@ -50,7 +27,7 @@ def test_notebook_setup_applies_overrides_and_names_a_bad_one(capsys):
 
 def test_notebook_save_writes_profile_device_and_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("CHARTLIB_BUILD_DIR", str(tmp_path))
-    s = surface.PROFILES["ci"]
+    s = space_filling.PROFILES["ci"]
     # nothing returned: as a notebook's last line, a path would be printed on the page
     assert notebook.save("03_space_filling", "ci", "cpu", s, {"arms": {}, "wall_seconds": 1.5}) is None
     m = json.loads((tmp_path / "metrics" / "03_space_filling.json").read_text())
@@ -61,7 +38,8 @@ def test_notebook_save_writes_profile_device_and_settings(tmp_path, monkeypatch)
 @pytest.mark.parametrize("notebook, params, message", [
     ("01_mode_collapse", {"profile": "fast"}, "profile='fast' is not allowed: profile must be one of ci, full"),
     ("01_mode_collapse", {"profile": "ci", "steps": -5}, "steps=-5 is not allowed: steps must be an integer >= 1"),
-    ("02_chart_transport", {"profile": "ci", "temperature": 0}, "temperature=0 is not allowed: temperature must be a number > 0"),
+    ("02_chart_transport", {"profile": "ci", "temperature": 0},
+     "temperature=0 is not allowed: temperature must be a number > 0"),
     ("02_chart_transport", {"profile": "ci", "device": "tpu"}, "device must be one of auto, cuda, mps, cpu"),
     pytest.param("02_chart_transport", {"profile": "ci", "device": "cuda"},
                  "device='cuda' is not available: no CUDA GPU is visible",
