@@ -10,15 +10,14 @@ import os
 import sys
 import time
 
-os.environ.setdefault("CHARTLIB_PROGRESS", "line")     # the trainers print one line, no progress bar
+from chartlib.common.paths import build_dir
+from chartlib.core.nets import pick_device
+from chartlib.report.summary import BUDGETS
 
+from . import drift, stacked, training
+from .common import machine, matmul_rate, out_dir, write
 
-from chartlib.nets import pick_device  # noqa: E402
-from chartlib.paths import build_dir  # noqa: E402
-from chartlib.summary import BUDGETS  # noqa: E402
-
-from . import drift, stacked, training  # noqa: E402
-from .common import machine, matmul_rate, out_dir, write  # noqa: E402
+os.environ.setdefault("CHARTLIB_PROGRESS", "line")     # the trainers print one line, no progress bar (read per run)
 
 
 def run_matmul(device, quick, repeats) -> dict:
@@ -29,9 +28,9 @@ def run_matmul(device, quick, repeats) -> dict:
 
 def run_book(device, quick, repeats) -> dict:
     """Notebook wall times of the last ``ci`` and ``full`` builds, from ``_build/timings``."""
-    from chartlib.build import notebooks
+    from chartlib.book.build import notebooks
     expected = [p.stem for p in notebooks()]
-    out = {"settings": {"source": "_build/timings/<profile>.json written by python -m chartlib.build",
+    out = {"settings": {"source": "_build/timings/<profile>.json written by python -m chartlib.book",
                         "note": "cold times: what a fresh machine pays per notebook (execution plus the recorded "
                                 "training time of runs an execution loaded from an earlier build's cache; those "
                                 "notebooks are listed as estimated); the total includes Jupyter Book's rendering",
@@ -73,19 +72,21 @@ def report() -> str:
         lines += ["", f"**{name}** ({m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, "
                       f"{m['device']}, torch {m['torch']}{', quick' if r.get('quick') else ''})", ""]
         if name == "matmul":
-            lines += ["| n | GFLOP/s |", "|---|---|"] + [f"| {c['size']} | {_f(c['gflops_per_s'])} |" for c in r["cases"]]
+            lines += ["| n | GFLOP/s |", "|---|---|"]
+            lines += [f"| {c['size']} | {_f(c['gflops_per_s'])} |" for c in r["cases"]]
         elif name == "drift_field":
             lines += ["| n | dim | blocks | ours ms | whole ms | plain ms | time plain/ours | ours MB | plain MB "
                       "| memory plain/ours |", "|" + "---|" * 10]
             for c in r["cases"]:
                 o, w, p, q = c["ours"], c["ours_whole"], c["plain"], c["ratios"]
+                non_finite = "" if p.get("finite", True) else " (non-finite)"
                 lines.append(f"| {c['n']} | {c['dim']} | {c['blocks']} | {_f(o.get('seconds'), 1e3)} | "
-                             f"{_f(w.get('seconds'), 1e3)} | {_f(p.get('seconds'), 1e3)}{'' if p.get('finite', True) else ' (non-finite)'} | "
+                             f"{_f(w.get('seconds'), 1e3)} | {_f(p.get('seconds'), 1e3)}{non_finite} | "
                              f"{_f(q['time_plain_over_ours'])} | {_f(o.get('peak_bytes'), 1e-6)} | "
                              f"{_f(p.get('peak_bytes'), 1e-6)} | {_f(q['memory_plain_over_ours'])} |")
         elif name == "training_step":
-            lines += ["| case | step ms | sampling ms | network ms | field ms | parts ms | network GFLOP/s | of matmul |",
-                      "|" + "---|" * 8]
+            lines += ["| case | step ms | sampling ms | network ms | field ms | parts ms | network GFLOP/s "
+                      "| of matmul |", "|" + "---|" * 8]
             for c in r["cases"]:
                 s = c["seconds"]
                 lines.append(f"| {c['case']} | {_f(s['whole_step'], 1e3)} | {_f(s['sampling'], 1e3)} | "
@@ -99,11 +100,14 @@ def report() -> str:
             lines += ["| seeds | separate ms | stacked ms | separate/stacked | max parameter difference |",
                       "|---|---|---|---|---|"]
             lines += [f"| {c['seeds']} | {_f(c['separate_seconds'], 1e3)} | {_f(c['stacked_seconds'], 1e3)} | "
-                      f"{_f(c['separate_over_stacked'])} | {c['max_abs_parameter_difference']:.2g} |" for c in r["cases"]]
+                      f"{_f(c['separate_over_stacked'])} | {c['max_abs_parameter_difference']:.2g} |"
+                      for c in r["cases"]]
         elif name == "book":
             lines += ["| profile | total s | budget s | within | notebooks missing |", "|---|---|---|---|---|"]
-            lines += [f"| {k} | {_f(p['total_seconds'], digits=4)} | {p['budget_seconds']} | {'incomplete' if p['within_budget'] is None else p['within_budget']} | "
-                      f"{', '.join(p['notebooks_missing']) or '–'} |" for k, p in r["profiles"].items()]
+            for k, p in r["profiles"].items():
+                within = "incomplete" if p["within_budget"] is None else p["within_budget"]
+                lines.append(f"| {k} | {_f(p['total_seconds'], digits=4)} | {p['budget_seconds']} | {within} | "
+                             f"{', '.join(p['notebooks_missing']) or '–'} |")
             lines += [f"| {k} | not built | {BUDGETS[k]} | – | – |" for k in r["missing"]]
     return "\n".join(lines[1:]) if lines else f"no benchmark results in {out_dir()}"
 
@@ -111,7 +115,7 @@ def report() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke run of well under 30 s")
-    ap.add_argument("--device", default=None, help="cpu, cuda or mps (default: chartlib.nets.pick_device())")
+    ap.add_argument("--device", default=None, help="cpu, cuda or mps (default: chartlib.core.nets.pick_device())")
     ap.add_argument("--only", nargs="+", choices=list(RUNNERS), metavar="NAME",
                     help=f"run only these: {', '.join(RUNNERS)}")
     ap.add_argument("--report", action="store_true", help="only print the Markdown summary of _build/bench")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from chartlib.paths import atomic_write, build_dir, json_safe
+from chartlib.common.paths import atomic_write, build_dir, json_safe
 
 
 def out_dir() -> Path:
@@ -104,7 +104,7 @@ def peak_growth(fn, device: torch.device):
 
 def machine(device: torch.device) -> dict:
     """The build's machine description plus torch threads, device, OMP_WAIT_POLICY and the date."""
-    from chartlib.build import describe_machine
+    from chartlib.book.timings import describe_machine
 
     return {**describe_machine(), "torch_threads": torch.get_num_threads(), "device": str(device),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),

@@ -1,4 +1,4 @@
-"""Benchmark 1: ``chartlib.drift.drift_field`` against the field written plainly in full matrices,
+"""Benchmark 1: ``chartlib.core.drift.drift_field`` against the field written plainly in full matrices,
 and against the formulation of the paper's released code (full matrices, row and column softmax).
 
 Each (movers n, dimension k, temperatures) case runs in a fresh process
@@ -7,6 +7,7 @@ runs out of memory loses only itself.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from chartlib.data import seeded
-from chartlib.drift import MAX_BLOCK_ELEMENTS, drift_field
+from chartlib.core.data import seeded
+from chartlib.core.drift import drift_field
+from chartlib.core.kernel_sums import MAX_BLOCK_ELEMENTS
 
 from .common import median_time, memory_method, peak_growth, ratio, reset_peak_rss
 
@@ -121,10 +123,11 @@ def worker(spec: dict):
     for variant in spec["variants"]:
         try:
             call(variant, x[:16], y[:16], taus)                                  # threads, kernels: warm
-            out, peak = peak_growth(lambda: call(variant, x, y, taus), device)   # the first call: memory
+            whole = functools.partial(call, variant, x, y, taus)
+            out, peak = peak_growth(whole, device)                              # the first call: memory
             finite = bool(torch.isfinite(out).all())
             del out
-            seconds, reps = median_time(lambda: call(variant, x, y, taus), device, spec["repeats"], warmup=0)
+            seconds, reps = median_time(whole, device, spec["repeats"], warmup=0)
             res = {"seconds": seconds, "repeats": reps, "peak_bytes": peak, "finite": finite}
         except (RuntimeError, MemoryError) as e:                           # out of memory, on CPU or GPU
             res = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
@@ -157,7 +160,8 @@ def agreement() -> dict:
         for blocks in (MAX_BLOCK_ELEMENTS, 2 * 128):
             worst = max(worst, float((ours(x, y, blocks) - ref).abs().max()))
         field = max(field, float(ref.abs().max()))
-    return {"inputs": "64 movers N(0, I), 64 positives N(0.5, I), dims 2 and 12; ours in one block and in blocks of 4 target columns",
+    return {"inputs": "64 movers N(0, I), 64 positives N(0.5, I), dims 2 and 12; ours in one block and in blocks "
+                      "of 4 target columns",
             "max_abs_diff": worst, "max_abs_field": field, "relative": worst / field}
 
 
@@ -208,7 +212,7 @@ def run(device: torch.device, quick: bool, repeats: int) -> dict:
         "temperatures": [list(t) for t in temperature_sets], "scale_free": SCALE_FREE, "unit_rms": False,
         "dtype": "float32", "cpu_threads": 1,
         "movers": "n x dim, N(0, I)", "positives": "n x dim, N(0.5, I)", "negatives": "the movers, self-pairs masked",
-        "ours": f"chartlib.drift.drift_field, max_block_elements={MAX_BLOCK_ELEMENTS}",
+        "ours": f"chartlib.core.drift.drift_field, max_block_elements={MAX_BLOCK_ELEMENTS}",
         "ours_whole": "the same with max_block_elements=None",
         "plain": "benchmarks.drift.plain_field (distances once, the temperatures' fields summed)",
         "reference": "benchmarks.drift.reference_field: the released drift_loss's formulation in torch "

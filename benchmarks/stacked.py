@@ -1,9 +1,9 @@
 """Benchmark 6: several seeds' generator networks trained as one stacked computation against one
 after another, the question behind batching the toy chapters' seeds.
 
-Each seed's network is chapter 1's generator (``chartlib.methods.build_generator``, initialised as
+Each seed's network is chapter 1's generator (``chartlib.core.methods.build_generator``, initialised as
 a run of that seed initialises it).  "separate": for every seed a forward pass on its own batch, a
-backward pass and its own Adam step, as ``chartlib.training`` trains one run.  "stacked": the same
+backward pass and its own Adam step, as ``chartlib.core.training`` trains one run.  "stacked": the same
 networks' parameters stacked along a leading seed axis (``torch.func.stack_module_state``), one
 ``vmap``-ed forward pass over all seeds, one backward pass of the summed losses and one Adam step
 over the stacked parameters (Adam acts per element, so each seed's update is its own).  Only the
@@ -17,8 +17,8 @@ from dataclasses import replace
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from chartlib.methods import build_generator
-from chartlib.mode_collapse import PROFILES as MODE_COLLAPSE_PROFILES
+from chartlib.chapters.mode_collapse import PROFILES as MODE_COLLAPSE_PROFILES
+from chartlib.core.methods import build_generator
 
 from .common import median_time
 
@@ -27,14 +27,14 @@ CHECK_STEPS = 3       # steps after which the two ways' parameters are compared
 
 def _config(quick: bool):
     s = MODE_COLLAPSE_PROFILES["full"]
-    cfg = s.config(0, s.fields()["small_tau"][0])
+    cfg = s.arms()["small_tau"].configs[0]
     return replace(cfg, schedule=replace(cfg.schedule, width=32, batch=32)) if quick else cfg
 
 
 def _networks(cfg, seeds: int, device: torch.device) -> list[torch.nn.Module]:
     nets = []
     for seed in range(seeds):
-        torch.manual_seed(seed)                       # as chartlib.methods seeds a run's networks
+        torch.manual_seed(seed)                       # as chartlib.core.methods seeds a run's networks
         nets.append(build_generator(cfg).to(device))
     return nets
 
@@ -70,7 +70,7 @@ def stacked_step(nets: list[torch.nn.Module], noise: torch.Tensor):
 def run_stacked(device: torch.device, quick: bool, repeats: int) -> dict:
     threads = torch.get_num_threads()
     if device.type == "cpu":
-        torch.set_num_threads(1)                      # as the toy chapters train (chartlib.compute)
+        torch.set_num_threads(1)                      # as the toy chapters train (chartlib.runs.workers)
     try:
         return _measure(device, quick, repeats)
     finally:
@@ -92,10 +92,12 @@ def _measure(device: torch.device, quick: bool, repeats: int) -> dict:
                    for i, net in enumerate(nets) for name, p in net.named_parameters())
         t_sep = median_time(separate, device, repeats * 20)[0]
         t_stk = median_time(stacked, device, repeats * 20)[0]
-        rows.append({"seeds": seeds, "batch": batch, "parameters_per_network": sum(p.numel() for p in nets[0].parameters()),
+        rows.append({"seeds": seeds, "batch": batch,
+                     "parameters_per_network": sum(p.numel() for p in nets[0].parameters()),
                      "separate_seconds": t_sep, "stacked_seconds": t_stk, "separate_over_stacked": t_sep / t_stk,
                      "max_abs_parameter_difference": diff})
-    return {"settings": {"torch_threads": torch.get_num_threads(), "network": "chapter 1's generator (width 128, depth 3; quick: width 32, batch 32)",
+    return {"settings": {"torch_threads": torch.get_num_threads(),
+                         "network": "chapter 1's generator (width 128, depth 3; quick: width 32, batch 32)",
                          "step": "forward, squared-output loss, backward, Adam; network part only",
                          "check": f"parameters of the two ways compared after {CHECK_STEPS} steps from the same start"},
             "cases": rows}

@@ -1,6 +1,6 @@
 """Benchmarks 2 and 3: one training step per method, split into its parts, and sampling throughput.
 
-Every part calls the method's own code (``chartlib.methods.method_for(cfg).step`` and its field):
+Every part calls the method's own code (``chartlib.core.methods.method_for(cfg).step`` and its field):
 nothing is re-implemented here.  The whole step is also timed by running the real trainer for a
 few steps.
 """
@@ -13,15 +13,15 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from chartlib.chart_transport import PROFILES as CHART_TRANSPORT_PROFILES
-from chartlib.data import seeded
-from chartlib.evaluation import sampling_rate
-from chartlib.methods import METHODS, FlowConfig, PlainDrift, euler_sample, method_for, train_run
-from chartlib.mnist import RAW_FILES, raw_folder
-from chartlib.mnist_chapter import PROFILES as MNIST_PROFILES
-from chartlib.mnist_chapter import TIMING_SAMPLES
-from chartlib.mode_collapse import PROFILES as MODE_COLLAPSE_PROFILES
-from chartlib.surface import PROFILES as SURFACE_PROFILES
+from chartlib.chapters.chart_transport import PROFILES as CHART_TRANSPORT_PROFILES
+from chartlib.chapters.mnist import PROFILES as MNIST_PROFILES
+from chartlib.chapters.mnist import TIMING_SAMPLES
+from chartlib.chapters.mode_collapse import PROFILES as MODE_COLLAPSE_PROFILES
+from chartlib.chapters.surface import PROFILES as SURFACE_PROFILES
+from chartlib.core.data import seeded
+from chartlib.core.methods import METHODS, FlowConfig, PlainDrift, euler_sample, method_for, train_run
+from chartlib.datasets.mnist_files import RAW_FILES, raw_folder
+from chartlib.measure.scores import sampling_rate
 
 from .common import matmul_rate, median_time
 
@@ -49,11 +49,10 @@ def cases(quick: bool) -> tuple[dict, str]:
     mc, ct, sf, mn = (p["full"] for p in (MODE_COLLAPSE_PROFILES, CHART_TRANSPORT_PROFILES, SURFACE_PROFILES,
                                           MNIST_PROFILES))
     d = mn.latent_dims[0]
-    _, fiber, critic, weight, _ = sf.arms(stochastic=True)["critic"]
-    out = {"drift, 2-D (ch. 1)": mc.config(0, mc.fields()["small_tau"][0]),
+    out = {"drift, 2-D (ch. 1)": mc.arms()["small_tau"].configs[0],
            "chart, 2-D (ch. 2)": ct.chart_config(0),
            "flow matching, 2-D (ch. 2)": ct.flow_config(0),
-           "stochastic chart, 3-D, critic field (ch. 4)": sf.config(0, fiber, critic, weight),
+           "stochastic chart, 3-D, critic field (ch. 4)": sf.arms(stochastic=True)["critic"].configs[0],
            f"chart, 784-D, {d}-D latent (ch. 5)": mn.chart_config(d, "deterministic"),
            "flow matching, 784-D (ch. 5)": mn.flow_config()}
     real = not quick and _mnist_on_disk()
@@ -83,7 +82,7 @@ class _FixedField:
 
 def parts(cfg, device):
     """Timed closures for one training step of ``cfg``'s method, all calling the method's own code
-    (``chartlib.methods``): step() = the whole step (its ``step``, backward, Adam); sample() = one
+    (``chartlib.core.methods``): step() = the whole step (its ``step``, backward, Adam); sample() = one
     batch of data; network() = the step with the field replaced by a fixed velocity; field() = the
     field alone at fixed movers (for the critic including its updates), None for flow matching.
     Also returns the number of parameters the main optimiser trains."""
@@ -100,7 +99,10 @@ def parts(cfg, device):
         return run
 
     whole = optimised(method.step)
-    sample = lambda: cfg.data.sample(cfg.schedule.batch, gen).to(method.device)  # noqa: E731
+
+    def sample():
+        return cfg.data.sample(cfg.schedule.batch, gen).to(method.device)
+
     field = None
     if hasattr(method, "field"):
         with torch.no_grad():
@@ -111,9 +113,20 @@ def parts(cfg, device):
                 u0 = method.enc(sample(), method.enc.draw_noise(cfg.schedule.batch, gen))[0]
                 target = method.prior
         real = method.field
-        field = lambda: real.velocity(u0, target, gen)  # noqa: E731
+
+        def field():
+            return real.velocity(u0, target, gen)
+
         fixed = _FixedField(field())
-        network = optimised(lambda it: (setattr(method, "field", fixed), method.step(it), setattr(method, "field", real))[1])
+
+        def fixed_step(it):
+            method.field = fixed
+            try:
+                return method.step(it)
+            finally:
+                method.field = real
+
+        network = optimised(fixed_step)
     else:
         network = whole
     return whole, sample, network, field, sum(p.numel() for m in method.trained for p in m.parameters())
@@ -155,11 +168,27 @@ def run_training(device: torch.device, quick: bool, repeats: int) -> dict:
                      "network_gflops_per_s": flops / sec["network"] / 1e9,
                      "fraction_of_matmul": flops / sec["network"] / 1e9 / ref})
     return {"settings": {"flops": FLOP_FORMULA, "mnist_data": data,
-                         "whole_step": f"the real trainer run for {3 if quick else 20} steps: seconds / steps, median over {repeats} runs",
-                         "parts": f"median over up to {repeats * 20} calls each of the method's own step (chartlib.methods): "
-                                  "step = step + backward + Adam; network = the step with its field fixed, minus sampling",
+                         "whole_step": f"the real trainer run for {3 if quick else 20} steps: seconds / steps, "
+                                       f"median over {repeats} runs",
+                         "parts": f"median over up to {repeats * 20} calls each of the method's own step "
+                                  "(chartlib.core.methods): step = step + backward + Adam; network = the step with its "
+                                  "field fixed, minus sampling",
                          "matmul_reference": f"float32 {ref_size} x {ref_size} matmul, {ref:.1f} GFLOP/s"},
             "matmul_gflops_per_s": ref, "cases": rows}
+
+
+def _chart_sampler(dec, latent_dim: int, device):
+    """k samples of a chart: its decoder at k prior draws."""
+    def sample(k):
+        return dec(torch.randn(k, latent_dim, device=device))
+    return sample
+
+
+def _flow_sampler(vel, dim: int, euler_steps: int, device):
+    """k samples of flow matching: ``euler_steps`` Euler steps of its velocity net from k prior draws."""
+    def sample(k):
+        return euler_sample(vel, torch.randn(k, dim, device=device), euler_steps)
+    return sample
 
 
 def run_sampling(device: torch.device, quick: bool, repeats: int) -> dict:
@@ -179,9 +208,10 @@ def run_sampling(device: torch.device, quick: bool, repeats: int) -> dict:
         s, D, d = cfg.schedule, cfg.data.dim, cfg.latent_dim
         dec = method_for(cfg, device).dec.eval()
         vel = method_for(FlowConfig(data=cfg.data, schedule=cfg.schedule), device).net.eval()
-        chart = sampling_rate(lambda k: dec(torch.randn(k, d, device=device)), n, repeats, device)
-        flow = sampling_rate(lambda k: euler_sample(vel, torch.randn(k, D, device=device), euler), n, repeats, device)
+        chart = sampling_rate(_chart_sampler(dec, d, device), n, repeats, device)
+        flow = sampling_rate(_flow_sampler(vel, D, euler, device), n, repeats, device)
         rows.append({"case": name, "samples_per_call": n, "width": s.width, "depth": s.depth, "euler_steps": euler,
                      "chart_samples_per_s": chart, "flow_samples_per_s": flow, "ratio_chart_over_flow": chart / flow})
-    return {"settings": {"networks": "untrained, the chapters' architectures (throughput does not depend on the weights)",
+    return {"settings": {"networks": "untrained, the chapters' architectures (throughput does not depend on the "
+                                     "weights)",
                          "rate": f"median over {repeats} calls after one warm-up"}, "cases": rows}
