@@ -27,12 +27,6 @@ ORDER = ("common", "core", "datasets", "runs", "measure", "chapters", "report", 
 CORE_THIRD_PARTY = {"torch"}                     # besides the standard library
 CORE_MAY_NOT = ("chartlib.common.paths",)        # in common, but disk paths are not what trains
 
-# Violations of the rules that the code has now, each reported to be fixed in chartlib (a test that
-# runs only on them is expected to fail until then, see test_the_known_violations_are_fixed).
-KNOWN = {"chartlib.core.training imports tqdm.std: core may import only the standard library, torch and "
-         "chartlib.common (not chartlib.common.paths)"}
-
-
 @dataclass(frozen=True)
 class Module:
     name: str            # e.g. chartlib.core.fields.kernel (a package: chartlib.core.fields)
@@ -46,7 +40,7 @@ class Import:
     importer: Module
     target: str          # absolute module name
     line: int
-    via: str = ""            # set when ``target`` is a parent package that importing ``via`` runs first
+    via: str = ""        # set when ``target`` is a parent package that importing ``via`` runs first
 
     def where(self) -> str:
         return f"{self.importer.path}:{self.line}"
@@ -243,11 +237,6 @@ def core_outside_imports(modules: dict[str, Module]) -> list[str]:
     return out
 
 
-def _unknown(violations: list[str]) -> list[str]:
-    """The violations that are not among the reported ones (``KNOWN``), each without its file and line."""
-    return [v for v in violations if v.split(": ", 1)[1] not in KNOWN]
-
-
 # ---------------------------------------------------------------------------------------------
 # the rules on chartlib
 
@@ -286,14 +275,7 @@ def test_there_are_no_import_cycles(modules):
 
 
 def test_core_imports_only_the_standard_library_torch_and_common(modules):
-    _fail_on(_unknown(core_outside_imports(modules)))
-
-
-@pytest.mark.xfail(strict=True, reason="chartlib/core/training.py (Progress.__init__) imports tqdm, reported; "
-                                       "remove this entry from KNOWN once core no longer does")
-def test_the_known_violations_are_fixed(modules):
-    found = {v.split(": ", 1)[1] for v in core_outside_imports(modules)}
-    assert not KNOWN & found, "still there:\n" + "\n".join(sorted(KNOWN & found))
+    _fail_on(core_outside_imports(modules))
 
 
 # ---------------------------------------------------------------------------------------------

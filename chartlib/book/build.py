@@ -98,7 +98,7 @@ def execute(src: Path, stage_book: Path, profile: str, build_dir: Path) -> str:
     return "executed"
 
 
-# the lines ``chartlib.core.training.Progress`` prints when a run finishes under the build, and
+# the lines ``chartlib.common.progress.Progress`` prints when a run finishes under the build, and
 # ``chartlib.runs.cache.cached_all`` when runs train in worker processes
 PROGRESS_LINE = re.compile(r"trained .+: \d+ steps in [\d.]+ s( \(worker\))?|training \d+ runs in \d+ worker processes")
 

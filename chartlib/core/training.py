@@ -8,12 +8,10 @@ modules.  Everything else is a piece of its own:
 * ``Guard``: the losses of every step, read from the device only every ``check_every`` steps (one
   host sync, not one per step), each check testing losses and parameters for NaN / infinity; a
   failure names the run and the first bad step, and nothing is returned (so nothing is cached);
-* ``Progress``: a tqdm bar interactively, one line per run under the book build, updated at checks.
+* ``Progress`` (from ``chartlib.common.progress``): a bar interactively, one line per run under the build.
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,6 +20,7 @@ import torch
 from torch import nn
 
 from chartlib.common.checks import check_choice, check_float, check_int
+from chartlib.common.progress import Progress
 
 PRECISIONS = ("float32", "bfloat16")
 LR_SCHEDULES = ("constant", "cosine")
@@ -84,32 +83,6 @@ class Run:
     seconds: float
     device: str
     cached: bool = False
-
-
-class Progress:
-    """A tqdm bar when run interactively; one summary line per run under the book build
-    (``CHARTLIB_PROGRESS`` other than ``bar``)."""
-
-    def __init__(self, label: str, total: int):
-        self.label, self.total, self.done = label, total, 0
-        self.bar = None
-        if os.environ.get("CHARTLIB_PROGRESS", "bar") == "bar":
-            # tqdm's text bar, in notebooks too: its notebook widget is saved as a reference to a widget
-            # model the saved notebook does not hold ("Error displaying widget: model not found", once
-            # per run, on reopening).  On stdout: Jupyter shows stderr on red.
-            from tqdm.std import tqdm
-            self.bar = tqdm(total=total, desc=label, leave=False, file=sys.stdout)
-
-    def update(self, step: int, loss: float):
-        if self.bar is not None:
-            self.bar.update(step - self.done)
-            self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
-        self.done = step
-
-    def close(self, seconds: float):
-        if self.bar is not None:
-            self.bar.close()
-        print(f"trained {self.label}: {self.total} steps in {seconds:.1f} s")
 
 
 class Recorder:

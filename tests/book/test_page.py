@@ -10,7 +10,7 @@ import pytest
 from chartlib.book import build
 from chartlib.chapters.registry import chapters
 from chartlib.common.paths import ROOT
-from chartlib.core import training
+from chartlib.common.progress import Progress
 
 
 def tiny_notebook(folder, stem="tiny"):
@@ -86,7 +86,7 @@ def test_show_parameters_keeps_comments_and_other_lines():
 
 
 def test_the_build_recognises_the_line_training_prints(capsys):
-    progress = training.Progress("chart transport · seed 2", 500)   # CHARTLIB_PROGRESS=line (conftest)
+    progress = Progress("chart transport · seed 2", 500)   # CHARTLIB_PROGRESS=line (conftest)
     progress.close(12.34)
     line = capsys.readouterr().out.strip()
     assert build.PROGRESS_LINE.fullmatch(line), line

@@ -181,7 +181,7 @@ def test_the_interactive_progress_bar_is_text_not_a_widget(monkeypatch, capsys):
     import tqdm.auto
     from tqdm.notebook import tqdm as widget_bar
 
-    from chartlib.core.training import Progress
+    from chartlib.common.progress import Progress
     monkeypatch.setattr(tqdm.auto, "tqdm", widget_bar)    # what tqdm.auto gives inside a Jupyter kernel
     monkeypatch.setenv("CHARTLIB_PROGRESS", "bar")
     p = Progress("arm · seed 0", 10)
