@@ -15,8 +15,8 @@ def setup(profiles: dict, profile: str, device: str = "auto", *, stem: str | Non
     stops here with a message naming it), and the device; both printed, and (given the notebook's
     ``stem``, outside the book build) the time the chapter is expected to take, before anything
     trains.  Returns (settings, device)."""
-    settings = resolve(profiles, profile, **overrides)
     dev = pick_device(device)
+    settings = resolve(profiles, profile, dev, **overrides)
     print(f"profile {profile}; training on {dev}; {settings}")
     if stem is not None and not book_build():
         print(expected_time(stem, profile, dev))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from chartlib.chapters.profiles import resolve_precision
 from chartlib.common.checks import (
     check_bool,
     check_choice,
@@ -105,7 +106,7 @@ class MnistSettings:
     timing_repeats: int = 3             # timed sampling calls per arm (the median is reported)
     kid_subsets: int = 100              # KID: subsets of up to 1000 images per side
     seeds: tuple[int, ...] = (0, 1)
-    precision: str = "float32"          # "bfloat16": the networks' forward passes in training under autocast
+    precision: str = "float32"          # "bfloat16": forward passes in training under autocast; "auto": see run()
     intrinsic_points: tuple[int, ...] = (1000, 2000, 5000)
     intrinsic_repeats: int = 3
     gap_study: bool = True              # also train the 12-D deterministic chart longer and with 3x lambda (first seed)
@@ -134,7 +135,7 @@ class MnistSettings:
         check_int("n_snapshots", self.n_snapshots, 2, min(101, self.steps + 1))
         check_int("timing_repeats", self.timing_repeats, 1, 50)
         check_int("kid_subsets", self.kid_subsets, 2, 1000)
-        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("precision", self.precision, PRECISIONS + ("auto",))
         object.__setattr__(self, "intrinsic_points", check_ints("intrinsic_points", self.intrinsic_points, 3, 60_000))
         check_int("intrinsic_repeats", self.intrinsic_repeats, 1, 20)
         check_bool("gap_study", self.gap_study)
@@ -145,7 +146,8 @@ class MnistSettings:
         # the trainers' own final sample is only n_show images: evaluation samples come from the weights
         return Schedule(seed=seed, steps=self.steps, batch=self.batch, lr=self.lr, width=self.width,
                         depth=self.depth, n_snapshots=self.n_snapshots, n_show=self.n_show, n_eval=self.n_show,
-                        precision=self.precision, lr_schedule=self.lr_schedule)
+                        precision=resolve_precision(self.precision, pick_device()),
+                        lr_schedule=self.lr_schedule)
 
     def flow_config(self, variant: str = FLOW, seed: int = 0) -> FlowConfig:
         _, prediction, loss, mean = FLOW_VARIANTS[variant]
@@ -201,17 +203,19 @@ def arm_key(latent_dim: int, encoding: str) -> str:
 
 PROFILES = {
     # every phenomenon at its smallest: two flow-matching variants, four latent dimensions, one seed
-    # (so no spread over seeds), no gap study; the digits are still blobs at this size.  bfloat16 forward passes:
-    # 2.2x faster steps at width 1024, FD within 1.3 of float32 on the same seed against 6-23 between
-    # seeds (600 steps, 12-D chart and flow matching, two seeds).
+    # (so no spread over seeds), no gap study; the digits are still blobs at this size.  Precision "auto":
+    # bfloat16 forward passes where the device has bfloat16 units (on such a CPU 2.2x faster steps at
+    # width 1024, FD within 1.3 of float32 on the same seed against 6-23 between seeds: 600 steps, 12-D
+    # chart and flow matching, two seeds); float32 elsewhere, since emulated bfloat16 matmuls are tens of
+    # times slower than float32 ones.
     "ci": MnistSettings(steps=200, batch=128, width=256, n_eval=1000, n_snapshots=6, kid_subsets=20,
                         latent_dims=(2, 12, 32, 128), flow_variants=(FLOW, "flow-velocity"), seeds=(0,),
-                        precision="bfloat16", intrinsic_points=(1000,), intrinsic_repeats=2, gap_study=False),
-    "full": MnistSettings(precision="bfloat16"),
+                        precision="auto", intrinsic_points=(1000,), intrinsic_repeats=2, gap_study=False),
+    "full": MnistSettings(precision="auto"),
     # for a GPU: longer training, wider networks, three seeds, more latent dimensions
     "paper": MnistSettings(steps=10_000, width=1024, seeds=(0, 1, 2),
                            latent_dims=(2, 4, 6, 8, 10, 12, 14, 16, 24, 32, 64, 128), n_snapshots=21,
-                           precision="bfloat16", intrinsic_points=(1000, 2000, 5000, 10000), intrinsic_repeats=5),
+                           precision="auto", intrinsic_points=(1000, 2000, 5000, 10000), intrinsic_repeats=5),
 }
 
 
@@ -276,8 +280,10 @@ def run(s: MnistSettings, device=None) -> Result:
 
     ``measured`` holds the scores of the held-out real digits (key ``floor``: what a perfect model gets),
     the classifier's accuracy and
-    hash, ``n_eval``, the device and MNIST's own two-NN dimension (``chartlib.measure.intrinsic``)."""
+    hash, ``n_eval``, the device and MNIST's own two-NN dimension (``chartlib.measure.intrinsic``).
+    ``precision="auto"`` trains in bfloat16 where the device computes it fast, else in float32."""
     device = pick_device() if device is None else torch.device(device)
+    s = replace(s, precision=resolve_precision(s.precision, device))
     clock = Stopwatch()
     model, info = clf.evaluation_classifier()
     model = model.to(device)

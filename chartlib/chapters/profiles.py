@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import fields, replace
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import torch
 
 PROFILES = ("ci", "full", "paper")
 
@@ -15,8 +19,9 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def resolve(profiles: dict[str, Any], profile: str, **overrides) -> Any:
-    """The profile's settings (a dataclass instance) with every override that is not None applied."""
+def resolve(profiles: dict[str, Any], profile: str, device: str | torch.device | None = None, **overrides) -> Any:
+    """The profile's settings (a dataclass instance) with every override that is not None applied; a
+    ``precision="auto"`` is settled for ``device`` (see ``resolve_precision``) when one is given."""
     check_profile(profile)
     # "paper" enlarges only the chapters that define it (MNIST); the others use their full settings
     base = profiles[profile if profile in profiles else "full"]
@@ -24,4 +29,32 @@ def resolve(profiles: dict[str, Any], profile: str, **overrides) -> Any:
     unknown = set(overrides) - names
     if unknown:
         raise ValueError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(names)}")
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    settings = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    if device is not None and "precision" in names:
+        settings = replace(settings, precision=resolve_precision(settings.precision, device))
+    return settings
+
+
+@cache
+def cpu_has_bfloat16_units() -> bool:
+    """True when this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX), read from /proc/cpuinfo.
+
+    Without such units torch emulates bfloat16 matmuls, tens of times slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """``"auto"`` becomes ``"bfloat16"`` where the device computes it fast (a CUDA GPU with bfloat16, a CPU
+    with bfloat16 units), else ``"float32"``; any other value is returned unchanged."""
+    if precision != "auto":
+        return precision
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+    if kind == "cpu":
+        return "bfloat16" if cpu_has_bfloat16_units() else "float32"
+    return "float32"

@@ -57,3 +57,18 @@ def test_every_registered_chapter_has_a_title_profiles_and_run(chapter):
     # its page text and its claims live in modules of the same name
     assert importlib.util.find_spec(f"chartlib.report.{chapter.name}") is not None
     assert callable(importlib.import_module(f"chartlib.report.claims.{chapter.name}").claims)
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    from chartlib.chapters import profiles
+    monkeypatch.setattr(profiles, "cpu_has_bfloat16_units", lambda: True)
+    assert profiles.resolve_precision("auto", "cpu") == "bfloat16"
+    monkeypatch.setattr(profiles, "cpu_has_bfloat16_units", lambda: False)
+    assert profiles.resolve_precision("auto", "cpu") == "float32"
+    assert profiles.resolve_precision("bfloat16", "cpu") == "bfloat16"      # a chosen precision is kept
+    assert profiles.resolve_precision("auto", "mps") == "float32"
+    settings = resolve(mnist.PROFILES, "ci", "cpu")
+    assert mnist.PROFILES["ci"].precision == "auto" and settings.precision == "float32"
+    assert settings.schedule(0).precision == "float32"
+    assert resolve(mnist.PROFILES, "ci", "cpu", precision="bfloat16").precision == "bfloat16"
+
