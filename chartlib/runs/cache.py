@@ -4,7 +4,10 @@ An entry is two files: ``<key>.pt`` (tensors, loaded with ``weights_only=True``)
 ``<key>.json`` (the config, the payload's SHA-256 and bookkeeping), each written to a temporary
 file and renamed into place, the JSON last.  On read, a missing, unparsable, mismatched or
 checksum-failing entry is reported and retrained; it is never used.  A cache folder that cannot be
-written is found before training: the run then trains without being cached, with a warning.
+written is found before training: the run then trains without being cached, with a warning.  A write
+that fails later (a full disk) leaves nothing behind and warns once: the run is still returned.  The
+first lookup in a folder sweeps what a killed writer left there (``*.tmp`` files, a ``.pt`` without
+its ``.json``), once it is more than ``STALE_SECONDS`` old, so a concurrent writer is not harmed.
 
 Every run ``cached`` hands out is also noted as data: ``LEDGER`` (this process) and, when
 ``$CHARTLIB_RUN_LEDGER`` names a file, one JSON line there per run (key, trained or loaded, training
@@ -18,6 +21,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +38,9 @@ FORMAT = 2
 # enters the code version, so editing or adding any of them invalidates the cache
 DECIDING_PACKAGES = (core, datasets)
 LEDGER: list[dict] = []
+STALE_SECONDS = 60.0            # a leftover this old is no concurrent writer's: it is swept
+_SWEPT: set[Path] = set()       # folders swept in this process
+_SAVE_WARNED: set[Path] = set()  # folders whose failed save was reported in this process
 
 
 def code_version(packages=DECIDING_PACKAGES) -> str:
@@ -71,16 +78,59 @@ def _described(cfg) -> dict:
     return json.loads(json.dumps(out, default=str))
 
 
-def save(run: methods.Run, key: str, folder: Path, cfg):
-    folder.mkdir(parents=True, exist_ok=True)
+def save(run: methods.Run, key: str, folder: Path, cfg, stacklevel: int = 2) -> bool:
+    """Store ``run`` as the entry ``key``; True if stored.  Each file goes through a temporary file
+    replaced whole, the JSON last.  A write that fails (a full disk: ENOSPC, or any OSError) removes
+    what it had written of this entry, warns once per folder and returns False: the run is not lost,
+    only not cached."""
     buf = io.BytesIO()
     torch.save({"steps": run.steps, "frames": run.frames, "final": run.final, "history": run.history,
                 "state": run.state}, buf)
     payload = buf.getvalue()
-    atomic_write(folder / f"{key}.pt", payload)
     meta = {"format": FORMAT, "key": key, "method": run.method, "config": _described(cfg),
             "sha256": hashlib.sha256(payload).hexdigest(), "seconds": run.seconds, "device": run.device}
-    atomic_write(folder / f"{key}.json", json.dumps(meta, indent=1, default=str).encode())
+    pt_path, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(pt_path, payload)
+        atomic_write(meta_path, json.dumps(meta, indent=1, default=str).encode())
+    except OSError as e:
+        for path in (meta_path, pt_path):      # an old JSON beside a new payload would only fail its checksum
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        resolved = folder.resolve()
+        if resolved not in _SAVE_WARNED:
+            _SAVE_WARNED.add(resolved)
+            warnings.warn(f"the run cache could not store {key} in {folder}: {e.strerror or e}. The run goes on "
+                          f"uncached (and so will later ones that fail the same way); free space there or set "
+                          f"CHARTLIB_CACHE_DIR to a folder with room.", stacklevel=stacklevel + 1)
+        return False
+    return True
+
+
+def sweep(folder: Path, min_age: float = STALE_SECONDS) -> list[str]:
+    """Remove what a killed writer left in ``folder``: ``*.tmp`` files and ``.pt`` payloads without their
+    ``.json`` (the JSON is written last, so such a payload was never a whole entry), once at least
+    ``min_age`` seconds old.  Returns the names removed; a file that cannot be removed is left."""
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for path in entries:
+        stray = path.name.endswith(".tmp") or (path.suffix == ".pt" and not path.with_suffix(".json").exists())
+        if not stray:
+            continue
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= min_age:
+                path.unlink()
+                removed.append(path.name)
+        except OSError:
+            pass
+    return removed
 
 
 class CacheError(Exception):
@@ -112,6 +162,11 @@ def load(key: str, folder: Path, cfg) -> methods.Run | None:
 
 def writable(folder: Path) -> str | None:
     """None if entries can be written to ``folder`` (created if missing), else why not."""
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        where = "" if blocker == folder else f" (a folder above {folder})"
+        return (f"{blocker} is not a folder: it is an existing file{where}; move it away, or point "
+                f"CHARTLIB_CACHE_DIR at a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe."):
@@ -131,7 +186,11 @@ def _note(key: str, run: methods.Run, event: str):
 
 
 def _lookup(cfg, key: str, folder: Path, stacklevel: int = 3) -> methods.Run | None:
-    """The cached run, or None when absent or damaged (a damaged entry is reported)."""
+    """The cached run, or None when absent or damaged (a damaged entry is reported).  The first lookup
+    in a folder sweeps its stale leftovers."""
+    if folder.resolve() not in _SWEPT:
+        _SWEPT.add(folder.resolve())
+        sweep(folder)
     try:
         return load(key, folder, cfg)
     except CacheError as e:
@@ -260,7 +319,7 @@ def _train_side_by_side(jobs: list[tuple], device: str, folder: Path, workers: i
             if e is not None:
                 raise e         # its own type and message (TrainingDiverged names the run and the step)
             run = _unpacked(payload, cfg)
-            save(run, k, folder, cfg)
+            save(run, k, folder, cfg, stacklevel=3)
             _note(k, run, "trained")
             trained[k] = run
             name = label or f"{run.method} seed {cfg.schedule.seed}"

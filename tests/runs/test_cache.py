@@ -1,12 +1,18 @@
 """The run cache: hits, misses, damaged entries that must be retrained (never used), an unwritable
-folder, and the ledger of what every call trained or loaded (read by the book build: its reading is
-tested in tests/book/test_timings.py; the code version in tests/runs/test_code_version.py)."""
+folder, a disk that fills up, leftovers of a killed writer, and the ledger of what every call trained
+or loaded (read by the book build: its reading is tested in tests/book/test_timings.py; the code
+version in tests/runs/test_code_version.py)."""
+import errno
 import json
+import os
+import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 
 import pytest
 import torch
 
+from chartlib.common import paths
 from chartlib.core.encoders import Gaussian
 from chartlib.core.fields import CriticField, KernelField
 from chartlib.core.methods import ChartConfig, DriftConfig, FlowConfig
@@ -22,6 +28,8 @@ CFG = ChartConfig(schedule=SCHED)
 def _fresh_ledger(monkeypatch):
     """Each test sees its own in-process ledger and no ledger file unless it sets one."""
     monkeypatch.setattr(cache, "LEDGER", [])
+    monkeypatch.setattr(cache, "_SWEPT", set())
+    monkeypatch.setattr(cache, "_SAVE_WARNED", set())
     monkeypatch.delenv("CHARTLIB_RUN_LEDGER", raising=False)
 
 
@@ -140,6 +148,92 @@ def test_a_folder_the_probe_cannot_write_to_is_left_empty(tmp_path, monkeypatch)
     with pytest.warns(UserWarning, match=r"Read-only file system"):
         run = cache.cached(CFG, device="cpu", folder=tmp_path)
     assert not run.cached and list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_path_that_is_a_file_says_so(tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    for folder in (blocker, blocker / "below"):
+        problem = cache.writable(folder)
+        assert problem and f"{blocker} is not a folder: " in problem and "CHARTLIB_CACHE_DIR" in problem
+        assert "File exists" not in problem
+    with pytest.warns(UserWarning, match=r"cannot be written: .*runs is not a folder: .*CHARTLIB_CACHE_DIR"):
+        assert not cache.cached(CFG, device="cpu", folder=blocker).cached
+    assert blocker.read_text() == "not a folder"
+
+
+# ---------------------------------------------------------------------------------------------
+# a disk that fills up while an entry is written
+
+def _fill_the_disk_at(monkeypatch, failing_write: int):
+    """From the ``failing_write``-th file write on (1: the payload, 2: the JSON), write half the bytes
+    and raise ENOSPC, as a full disk does; the probe (an empty file) still succeeds."""
+    real_fdopen, writes = os.fdopen, []
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            writes.append(len(data))
+            if len(writes) < failing_write:
+                return self.f.write(data)
+            self.f.write(data[: len(data) // 2])
+            self.f.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+    monkeypatch.setattr(paths.os, "fdopen", lambda fd, mode: Full(real_fdopen(fd, mode)))
+    return writes
+
+
+@pytest.mark.parametrize("failing_write", [1, 2], ids=["payload", "json"])
+def test_a_full_disk_trains_on_uncached_and_leaves_nothing(tmp_path, monkeypatch, failing_write):
+    writes = _fill_the_disk_at(monkeypatch, failing_write)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = cache.cached(CFG, device="cpu", folder=tmp_path)
+        again = cache.cached(replace(CFG, drift_weight=2.0), device="cpu", folder=tmp_path)
+    assert writes                                              # the write was attempted and failed
+    assert not run.cached and run.final["samples"].shape == (40, 2) and not again.cached
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1                                  # once, not once per run
+    assert str(tmp_path) in messages[0] and "No space left on device" in messages[0]
+    assert "free space" in messages[0] and "CHARTLIB_CACHE_DIR" in messages[0]
+    assert list(tmp_path.iterdir()) == []                      # no .tmp, no payload without its JSON
+    assert [e["event"] for e in cache.LEDGER] == ["trained", "trained"]
+    monkeypatch.undo()                                         # space is freed: the next run is cached
+    cache.cached(CFG, device="cpu", folder=tmp_path)
+    assert cache.cached(CFG, device="cpu", folder=tmp_path).cached
+
+
+# ---------------------------------------------------------------------------------------------
+# leftovers of a killed writer
+
+def test_stale_leftovers_are_swept_and_fresh_ones_kept(tmp_path):
+    cache.cached(CFG, device="cpu", folder=tmp_path)
+    key = cache.run_key(CFG)
+    old = time.time() - 2 * cache.STALE_SECONDS
+    whole = [tmp_path / f"{key}.pt", tmp_path / f"{key}.json"]
+    stale = [tmp_path / "chart-0.pt.abc123.tmp", tmp_path / "chart-0.json.def456.tmp", tmp_path / "chart-1.pt"]
+    fresh = [tmp_path / "chart-2.pt.ghi789.tmp", tmp_path / "chart-3.pt"]
+    for path in stale + fresh:
+        path.write_bytes(b"partial")
+    for path in stale + whole:
+        os.utime(path, (old, old))
+    cache._SWEPT.clear()                                        # as a new process opening the cache
+    assert cache.cached(CFG, device="cpu", folder=tmp_path).cached   # the whole entry, however old, is kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in whole + fresh)
+    assert sorted(cache.sweep(tmp_path, min_age=0)) == sorted(p.name for p in fresh)
+    assert all(p.exists() for p in whole)
 
 
 # ---------------------------------------------------------------------------------------------
