@@ -14,7 +14,7 @@ from chartlib.measure.scores import seed_values
 from chartlib.runs.arms import Arm, Result
 
 from .claims.mnist import best_dimensions
-from .format import mean_sd
+from .format import mean_sd, number
 
 
 def _pm(values: list[float]) -> str:
@@ -101,8 +101,9 @@ def cost_rows(result: Result) -> list[dict]:
 def floor_sentence(result: Result) -> str:
     """Real held-out digits scored like an arm: what a perfect model would get (computed)."""
     sc = result.measured["floor"]["scores"]
-    return (f"**Real digits.** {result.measured['floor']['n_samples']} real held-out digits score FD {sc['fd']:.3g}, "
-            f"class KL {sc['class_kl']:.2g}, confidence {sc['confidence']:.3f}: what a perfect model would get.")
+    n = result.measured['floor']['n_samples']
+    return (f"**Real digits.** {n} real held-out digits score FD {number(sc['fd'])}, "
+            f"class KL {number(sc['class_kl'], 2)}, confidence {sc['confidence']:.3f}: what a perfect model would get.")
 
 
 def shown_digits(result: Result) -> torch.Tensor:
@@ -186,7 +187,8 @@ def diagnostic_sentence(result: Result) -> str:
     dims = sorted({d for d, e in charts if (d, "deterministic") in charts and (d, "stochastic") in charts})
     if not dims:
         return "Comparing the encodings needs both of them trained at some latent dimension."
-    parts = [f"{d}-D: {charts[(d, 'deterministic')]:.3g} deterministic vs {charts[(d, 'stochastic')]:.3g} stochastic"
+    parts = [f"{d}-D: {number(charts[(d, 'deterministic')])} deterministic"
+             f" vs {number(charts[(d, 'stochastic')])} stochastic"
              for d in dims]
     return "**Measured.** Energy distance between held-out latents and the prior, " + "; ".join(parts) + "."
 

@@ -7,6 +7,7 @@ import statistics
 
 from chartlib.chapters.mnist import ENCODINGS
 
+from ..format import number
 from .verdicts import count_verdict, per_seed, row
 
 CLEAR_MARGIN = 1.2    # "visibly worse": FD at least 20 % above the other arm's
@@ -31,7 +32,7 @@ def _note_rules(fd: dict[tuple[int, str], float], low: int, mid: int, high: int)
         return all(k in fd for k in keys)
 
     def f(d, e):
-        return f"{fd[(d, e)]:.3g}"
+        return number(fd[(d, e)])
 
     claims = []
     ok = [all(fd[(low, e)] < fd[(d, e)] for d in dims if d != low and (d, e) in fd) for e in encs if (low, e) in fd]
@@ -187,7 +188,7 @@ def claims(m: dict) -> list[dict]:
         best_arm = min(charts, key=fd)
         rows.append(row("05_mnist", "book", "On MNIST a chart samples far faster than flow matching",
                          "samples per second (median over charts vs flow matching); best FD of each",
-                         f"×{speed:.0f}; FD best chart {fd(best_arm):.3g} vs flow matching {fd(fm):.3g}",
+                         f"×{speed:.0f}; FD best chart {number(fd(best_arm))} vs flow matching {number(fd(fm))}",
                          "reproduced if the charts sample faster", "reproduced" if speed > 1 else "not reproduced"))
     return rows
 
