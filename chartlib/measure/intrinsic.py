@@ -110,27 +110,15 @@ def mnist_intrinsic_dimension(n_points=(1000, 2000, 5000), repeats: int = 3, see
     return out
 
 
-def _neighbour_distances(points: torch.Tensor, ranks: int, chunk: int = 2048, candidates: int = 8) -> torch.Tensor:
+def _neighbour_distances(points: torch.Tensor, ranks: int) -> torch.Tensor:
     """Exact distances from each distinct point of a cloud (n, k) to its 1st..``ranks``-th nearest
-    other point: (m, ranks), m distinct rows.  As in :func:`metrics._two_nearest`, fast matrix-product
-    distances pick ``ranks + candidates`` neighbours per point and those are then measured exactly."""
+    other point: (m, ranks), m distinct rows (see :func:`metrics.nearest_distances`)."""
     if points.ndim != 2:
         raise ValueError(f"points must have shape (n, k), got {tuple(points.shape)}")
     if not bool(torch.isfinite(points).all()):
         raise ValueError("points contain NaN or infinite values")
-    p = torch.unique(points.detach().double(), dim=0)
-    p = p - p.mean(dim=0)                                    # round-off scales with |x|^2: centre first
-    pick = min(ranks + candidates, p.shape[0] - 1)
-    out = []
-    for i in range(0, p.shape[0], chunk):
-        block = p[i:i + chunk]
-        d = torch.cdist(block, p)
-        rows = torch.arange(d.shape[0])
-        d[rows, rows + i] = float("inf")                     # not its own neighbour
-        near = d.topk(pick, dim=1, largest=False).indices   # (b, pick)
-        exact = (block[:, None, :] - p[near]).norm(dim=2)   # (b, pick)
-        out.append(exact.topk(ranks, dim=1, largest=False).values)
-    return torch.cat(out)
+    distinct = torch.unique(points.detach().double(), dim=0)
+    return metrics.nearest_distances(distinct, ranks, candidates=ranks + 8)
 
 
 def gride_log_ratios(points: torch.Tensor, k: int) -> torch.Tensor:
