@@ -290,6 +290,14 @@ def cached_all(cfgs: list, device=None, folder: Path | None = None, labels: list
     return out
 
 
+def _lost(jobs: list[tuple], trained: dict, folder: Path):
+    from .workers import RunLost
+    names = [label or f"{type(cfg).__name__} seed {cfg.schedule.seed}" for k, cfg, label in jobs if k not in trained]
+    return RunLost(f"a worker process died (killed, or out of memory) while these runs were training or waiting: "
+                   f"{', '.join(names)}. The {len(trained)} run(s) that had finished are cached in {folder}; "
+                   f"run it again to train the rest (CHARTLIB_WORKERS=1 trains one run at a time, in this process)")
+
+
 def _train_side_by_side(jobs: list[tuple], device: str, folder: Path, workers: int) -> dict[str, methods.Run]:
     """Train ``(key, cfg, label)`` jobs in the worker pool; save and note each as it finishes."""
     import queue
@@ -314,6 +322,8 @@ def _train_side_by_side(jobs: list[tuple], device: str, folder: Path, workers: i
                     k, payload, e = done.get(timeout=0.2)    # a timeout keeps the wait interruptible
                     break
                 except queue.Empty:
+                    if pools.lost_workers():
+                        raise _lost(jobs, trained, folder) from None
                     continue
             cfg, label = by_key[k]
             if e is not None:

@@ -95,7 +95,11 @@ def workers_rerun_main() -> bool:
     return getattr(main, "__file__", None) is not None or getattr(main, "__spec__", None) is not None
 
 
-_POOL = None          # (pool, workers, threads)
+_POOL = None          # (pool, workers, threads, the worker processes it started with)
+
+
+class RunLost(RuntimeError):
+    """A worker process died (killed, or out of memory) while runs were still training in the pool."""
 
 
 def _init_worker(threads: int):
@@ -114,13 +118,26 @@ def worker_pool(workers: int, threads: int):
     torch in every worker costs about a second) until ``close_pool`` or the end of the chapter."""
     global _POOL
     check_int("workers", workers, 1, 256)
-    if _POOL is not None and _POOL[1:] == (workers, threads):
+    if _POOL is not None and _POOL[1:3] == (workers, threads) and not lost_workers():
         return _POOL[0]
     close_pool()
     import multiprocessing
+    before = {p.pid for p in multiprocessing.active_children()}
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,))
-    _POOL = (pool, workers, threads)
+    started = [p for p in multiprocessing.active_children() if p.pid not in before]
+    _POOL = (pool, workers, threads, started)
     return pool
+
+
+def worker_processes() -> list:
+    """The processes the current pool started with (``multiprocessing.Process``; empty without a pool)."""
+    return [] if _POOL is None else list(_POOL[3])
+
+
+def lost_workers() -> list[int]:
+    """Process ids of the pool's workers that have died.  The pool's workers never exit on their own, and
+    the pool quietly replaces a dead one, so the task it was running would never report back."""
+    return [p.pid for p in worker_processes() if not p.is_alive()]
 
 
 def close_pool():

@@ -1,6 +1,11 @@
 """Independent runs trained side by side in worker processes (``chartlib.runs.cache.cached_all``): each
 run bit for bit the run trained alone, cached and noted as trained by the parent, a worker's error
 raised in the parent with its message; a chapter's arms trained as one batch (``chartlib.runs.arms``)."""
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from dataclasses import asdict, replace
 
 import pytest
@@ -111,3 +116,29 @@ def test_train_arms_hands_each_arm_its_own_runs(tmp_path, one_thread, monkeypatc
     arms["flow"].extra["added"] = 1                           # an arm's extra is a copy: the plan keeps its facts
     assert facts == {"kind": "flow"}
     _same(arms["drift"].runs[1], train_run(plans["drift"].configs[1], device="cpu"))
+
+
+def _kill_a_worker_once_training(after: float = 1.0, wait: float = 60.0):
+    """In a thread: once the pool's workers exist, wait ``after`` seconds and kill one with SIGKILL."""
+    def kill():
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not workers.worker_processes():
+            time.sleep(0.05)
+        time.sleep(after)
+        procs = workers.worker_processes()
+        if procs:
+            os.kill(procs[0].pid, signal.SIGKILL)
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_killed_worker_is_reported_with_the_unfinished_runs_within_seconds(tmp_path, one_thread):
+    slow = [DriftConfig(schedule=replace(SCHED, steps=20_000, seed=s)) for s in (7, 8)]
+    _kill_a_worker_once_training()
+    start = time.monotonic()
+    with pytest.raises(workers.RunLost, match=r"a worker process died .*slow · seed 7, slow · seed 8\. The 0 run"):
+        cache.cached_all(slow, device="cpu", folder=tmp_path, workers=2, labels=["slow · seed 7", "slow · seed 8"])
+    assert time.monotonic() - start < 30            # one 20,000-step run alone takes longer than that here
+    assert not list(tmp_path.glob("*.json")) and workers.worker_processes() == []     # pool stopped
+    assert not any(p.is_alive() for p in multiprocessing.active_children() if p.name.startswith("SpawnPoolWorker"))
