@@ -19,6 +19,8 @@ from plotly.subplots import make_subplots
 
 from chartlib.common.paths import book_build
 
+from .format import number
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -175,7 +177,7 @@ def table(rows: list[dict], columns: dict[str, str], digits: int = 3, caption: s
 
     def cell(v):
         if isinstance(v, float):
-            return f"{v:.{digits}g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+            return number(v, digits)
         if isinstance(v, (list, tuple)):   # shares and the like: fixed decimals line up best
             return ", ".join(f"{x:.3f}" if isinstance(x, float) else cell(x) for x in v)
         return escape(str(v))

@@ -25,3 +25,11 @@ def test_live_figures_keep_plotlys_mimetype_for_jupyterlab(monkeypatch):
     assert set(bundle) == {"application/vnd.plotly.v1+json", "text/html"}
 
 
+
+
+def test_table_cells_write_numbers_by_magnitude(monkeypatch):
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj.data))
+    figures.table([{"rate": 2240.4, "share": 0.01234, "tiny": 1.5e-5}], {"rate": "R", "share": "S", "tiny": "T"})
+    assert "<td>2240</td><td>0.0123</td><td>1.5e-05</td>" in shown[0]
