@@ -215,7 +215,7 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     stage_book = stage / "book"
     stage_book.mkdir(parents=True, exist_ok=True)
-    for name in ("_config.yml", "_toc.yml"):
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
         shutil.copy2(ROOT / name, stage / name)
     for extra in [*(ROOT / "book").glob("*.md"), ROOT / "book" / "favicon.svg"]:
         shutil.copy2(extra, stage_book / extra.name)
