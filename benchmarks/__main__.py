@@ -12,7 +12,7 @@ import time
 
 from chartlib.common.paths import build_dir
 from chartlib.core.nets import pick_device
-from chartlib.report.summary import BUDGETS
+from chartlib.report.build_record import BUDGETS
 
 from . import drift, stacked, training
 from .common import machine, matmul_rate, out_dir, write

@@ -9,11 +9,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from chartlib.common.paths import ROOT, atomic_write, build_dir
 
 EXPECTED = Path(__file__).with_name("expected_times.json")
+PAGES = ("render", "06_summary", "build_record")   # timed steps that are not chapters: no expected time
 
 
 def commit() -> str | None:
@@ -43,7 +45,26 @@ def describe_machine() -> dict:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu": cpu, "cores": cores, "gpu": gpu, "torch": torch.__version__, "python": platform.python_version(),
+            "os": platform.platform(terse=True),
             "description": f"{cores} cores of {cpu}" + (f", {gpu}" if gpu else ", no GPU")}
+
+
+# the packages whose versions decide what the pages show: the numbers (torch), the rendering and the figures
+PACKAGES = ("torch", "numpy", "jupyter-book", "sphinx", "sphinxcontrib-bibtex", "papermill", "plotly")
+
+
+def versions() -> dict[str, str | None]:
+    """Python's version and each of ``PACKAGES``'s (None for one that is not installed)."""
+    import platform
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def ledger_path(stage_book: Path, stem: str) -> Path:
@@ -82,11 +103,14 @@ def record_timing(build_dir: Path, profile: str, stem: str, seconds: float, stat
         record = {}
     record.setdefault("profile", profile)
     record["commit"] = commit()
-    for key in ("notebook_seconds", "cold_seconds", "cold_estimated", "runs"):
+    record["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")   # the record's last update
+    for key in ("notebook_seconds", "cold_seconds", "cold_estimated", "runs", "state"):
         record.setdefault(key, {})
+    record["state"][stem] = state   # "executed" by this build, or "up to date" (an earlier build's execution kept)
     if state == "executed" or stem not in record["notebook_seconds"]:
         record["notebook_seconds"][stem] = seconds
         record["machine"] = describe_machine()
+        record["versions"] = versions()
         runs = runs or {"trained": 0, "cached": 0, "cached_train_seconds": 0.0}
         record["runs"][stem] = runs
         record["cold_seconds"][stem] = round(seconds + runs["cached_train_seconds"], 1)
@@ -160,7 +184,7 @@ def publish(record_path: Path, target: Path = EXPECTED) -> dict:
     kind["description"] = machine.get("description", "machine not recorded")
     kind["commit"] = record.get("commit")
     kind["profiles"][record["profile"]] = {stem: seconds for stem, seconds in record["cold_seconds"].items()
-                                           if stem not in ("render", "06_summary")}
+                                           if stem not in PAGES}
     atomic_write(target, (json.dumps(expected, indent=1, sort_keys=True) + "\n").encode())
     return expected
 
