@@ -3,7 +3,7 @@
 tests/report/test_summary.py; MNIST's: tests/report/test_mnist.py."""
 import pytest
 
-from chartlib.report.claims import VERDICTS, tally, verdict_style
+from chartlib.report.claims import VERDICTS, claims, evidence, tally, verdict_style
 from chartlib.report.claims import mode_collapse as mc
 from chartlib.report.claims.verdicts import COLOURS, count_verdict, per_seed, row, verdict
 
@@ -72,8 +72,40 @@ def test_count_verdict_and_per_seed_values():
 
 
 def test_a_row_names_its_chapter_by_stem_and_refuses_an_unknown_verdict():
-    r = row("01_mode_collapse", "note", "a claim", "how", "value", "rule", "partly")
+    r = row("01_mode_collapse", "note", "a claim", "how", "value", "rule", "partly", keys=("arms.a",))
     assert r == {"stem": "01_mode_collapse", "source": "note", "claim": "a claim", "measurement": "how",
-                 "value": "value", "rule": "rule", "verdict": "partly"}      # claims() adds the chapter's title
+                 "value": "value", "rule": "rule", "verdict": "partly",      # claims() adds the chapter's title
+                 "keys": ["arms.a"], "seeds_used": None}
     with pytest.raises(ValueError, match="verdict='maybe' is not allowed"):
-        row("01_mode_collapse", "note", "a claim", "how", "value", "rule", "maybe")
+        row("01_mode_collapse", "note", "a claim", "how", "value", "rule", "maybe", keys=("arms.a",))
+
+
+def test_a_tested_claim_must_name_the_measurements_it_reads():
+    with pytest.raises(ValueError, match="name the measurements"):
+        row("01_mode_collapse", "note", "a claim", "how", "value", "rule", "reproduced")
+    row("01_mode_collapse", "note", "a claim", "not measured", "", "", "not tested")   # nothing to name
+
+
+def test_evidence_names_keys_and_the_seeds_recorded_under_them():
+    two = {"per_seed": [{"seed": 0}, {"seed": 2}]}
+    m = {"profile": "ci", "arms": {"a": two, "b": two, "c": {"per_seed": [{"seed": 5}]}},
+         "sweep": {"4": {"per_seed": [{"seed": 1}]}, "8": {"per_seed": [{"seed": 3}]}}, "cost": {"chart": 1.0}}
+    r = row("01_mode_collapse", "book", "c", "m", "v", "r", "reproduced", keys=("arms.a", "arms.b", "arms.c", "sweep",
+                                                                            "cost", "arms.missing"))
+    ev = evidence(m, r)
+    assert [s["seeds"] for s in ev["sources"]] == [[0, 2], [0, 2], [5], [1, 3], [], []]
+    assert ev["evidence"] == ("arms.a, arms.b, seeds 0, 2; arms.c, seed 5; sweep, seeds 1, 3; cost; "
+                              "arms.missing (not measured)")
+    only = row("01_mode_collapse", "book", "c", "m", "v", "r", "reproduced", keys=("arms.a",), seeds=(2,))
+    assert evidence(m, only)["evidence"] == "arms.a, seed 2"
+
+
+def test_every_claim_row_gets_its_evidence_and_rerun_command():
+    m = _metrics([1.0, 0.99], {"0": [(0.02, 2), (0.03, 2)], "1e-06": [(1.0, 2), (1.0, 1)]})
+    m["profile"] = "ci"
+    for arm in m["arms"].values():
+        arm["per_seed"] = [{**p, "seed": i} for i, p in enumerate(arm["per_seed"])]
+    rows = claims({"01_mode_collapse": m})
+    assert rows and all(r["command"] == "python -m chartlib.book --profile ci --only 01_mode_collapse" for r in rows)
+    released = next(r for r in rows if r["claim"].startswith("With the released code's field"))
+    assert released["evidence"] == "arms.released, seeds 0, 1"

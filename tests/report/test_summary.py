@@ -34,6 +34,11 @@ def test_every_chapter_contributes_claims_with_rules(measured):
     assert sum(r["source"] == "note" for r in rows) >= 10 and sum(r["source"] == "book" for r in rows) >= 5
     for r in rows:
         assert r["rule"] and r["value"] and r["verdict"] in cl.VERDICTS
+        # auditable: the measurements and seeds behind it, and the command that re-runs just its chapter
+        assert r["command"] == f"python -m chartlib.book --profile ci --only {r['stem']}"
+        if r["verdict"] != "not tested":
+            assert r["sources"] and all(s["measured"] for s in r["sources"]), (r["claim"], r["sources"])
+            assert any(s["seeds"] for s in r["sources"]), r["claim"]
     stems = [r["stem"] for r in rows]
     assert stems == sorted(stems, key=STEMS.index)                       # chapter order
     for stem in STEMS:                                                    # the note's claims first in each

@@ -148,10 +148,12 @@ def best_dimensions(fd: dict[tuple[int, str], list[float]]) -> list[dict[str, in
 def claims(m: dict) -> list[dict]:
     """Chapter 5's claim rows for the summary."""
     rows = []
+    chart_keys = tuple(f"arms.{k}" for k, a in m["arms"].items() if a["kind"] == "chart")
     for c in mnist_note_claims(fd_by_arm(m)):
         rows.append(row("05_mnist", "note", c["claim"],
                         "FD-LeNet of each arm's samples, rule applied per training seed",
-                        c["evidence"], c["rule"] + "; reproduced if in every seed, partly if in some", c["verdict"]))
+                        c["evidence"], c["rule"] + "; reproduced if in every seed, partly if in some", c["verdict"],
+                        keys=chart_keys))
     arms = m["arms"]
     fm, old = arms.get("flow"), arms.get("flow-velocity")
     if fm and old:
@@ -163,7 +165,7 @@ def claims(m: dict) -> list[dict]:
                         f"{per_seed(new_fd, '.0f')} vs {per_seed(old_fd, '.0f')}",
                         f"reproduced if FD ≤ 1/{FLOW_FIX:g} of the velocity prediction's in every seed, "
                         "partly if in some",
-                         count_verdict(fixed, min(len(new_fd), len(old_fd)))))
+                         count_verdict(fixed, min(len(new_fd), len(old_fd))), keys=("arms.flow", "arms.flow-velocity")))
     intrinsic = m.get("intrinsic", {}).get("pixels", {}).get("test", {}).get("estimate")
     best = best_dimensions(fd_by_arm(m))
     if intrinsic and best and best[0]:
@@ -175,7 +177,8 @@ def claims(m: dict) -> list[dict]:
                                   for i, b in enumerate(best))
                         + f"; intrinsic {intrinsic:.1f}",
                          f"reproduced if within a factor {NEAR_ID:g} of the intrinsic dimension for both encodings in "
-                         f"every seed, partly if in some", count_verdict(near, len(best))))
+                         f"every seed, partly if in some", count_verdict(near, len(best)),
+                         keys=(*chart_keys, "intrinsic.pixels.test")))
     charts = [a for a in arms.values() if a["kind"] == "chart"]
     if fm and charts:
         def sps(arms):
@@ -189,7 +192,8 @@ def claims(m: dict) -> list[dict]:
         rows.append(row("05_mnist", "book", "On MNIST a chart samples far faster than flow matching",
                          "samples per second (median over charts vs flow matching); best FD of each",
                          f"×{speed:.0f}; FD best chart {number(fd(best_arm))} vs flow matching {number(fd(fm))}",
-                         "reproduced if the charts sample faster", "reproduced" if speed > 1 else "not reproduced"))
+                         "reproduced if the charts sample faster", "reproduced" if speed > 1 else "not reproduced",
+                         keys=(*chart_keys, "arms.flow")))
     return rows
 
 

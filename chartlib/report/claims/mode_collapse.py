@@ -17,13 +17,15 @@ def claims(m: dict) -> list[dict]:
     rows.append(row("01_mode_collapse", "note", "Plain drifting from a disjoint start collapses onto one mode",
                      f"seeds with ≥ {percent(COLLAPSED)} of samples in one mode, {arms['small_tau']['label']}",
                      f"{collapsed}/{len(small)} seeds; larger-mode share {per_seed([p['majority'] for p in small])}",
-                     "reproduced if every seed collapses, partly if some do", count_verdict(collapsed, len(small))))
+                     "reproduced if every seed collapses, partly if some do", count_verdict(collapsed, len(small)),
+                     keys=("arms.small_tau",)))
     multi = arms["multi_tau"]["per_seed"]
     both = sum(p["modes_held"] == 2 for p in multi)
     rows.append(row("01_mode_collapse", "book", "Several temperatures on scale-free distances keep both modes",
                      f"seeds holding both modes (each ≥ 10 %), {arms['multi_tau']['label']}",
                      f"{both}/{len(multi)} seeds; larger-mode share {per_seed([p['majority'] for p in multi])}",
-                     "reproduced if every seed holds both modes, partly if some do", count_verdict(both, len(multi))))
+                     "reproduced if every seed holds both modes, partly if some do", count_verdict(both, len(multi)),
+                     keys=("arms.multi_tau",)))
     sweep = sorted(((float(r), v["summary"]) for r, v in m["sweep"].items()), key=lambda t: t[0])
     fracs = [s["collapsed_seeds"] / s["seeds"] for _, s in sweep]
     monotone = all(a <= b for a, b in zip(fracs, fracs[1:]))
@@ -37,7 +39,8 @@ def claims(m: dict) -> list[dict]:
                      "seeds collapsed at each separation/τ of the sweep", value,
                      "reproduced if the collapsed share never falls as separation/τ grows and goes from no seed to "
                      "every seed; partly if it only rises or only reaches one end",
-                     "reproduced" if ok else ("partly" if monotone or none or every else "not reproduced")))
+                     "reproduced" if ok else ("partly" if monotone or none or every else "not reproduced"),
+                     keys=("sweep",)))
     return rows + _released(m)
 
 
@@ -54,7 +57,7 @@ def _released(m: dict) -> list[dict]:
                  f"{point}/{len(rel)} seeds; share {per_seed([p['far'] for p in rel])}; "
                  f"spread {per_seed([p['spread'] for p in rel])}",
                  f"reproduced if in every seed at least {POINT:.0%} of the samples are that far, partly if in some",
-                 count_verdict(point, len(rel)))]
+                 count_verdict(point, len(rel)), keys=("arms.released",))]
     sweep = {float(k): v["per_seed"] for k, v in m["floor_sweep"].items()}
     if 0.0 in sweep:
         both = sum(p["modes_held"] == 2 for p in sweep[0.0])
@@ -72,7 +75,7 @@ def _released(m: dict) -> list[dict]:
                          "reproduced if every seed at floor 0 holds both modes and every seed at every floor > 0 ends "
                          "at one point; partly if only one of the two holds",
                          "reproduced" if held else ("partly" if both == len(sweep[0.0]) or failing == len(floored)
-                                                    else "not reproduced")))
+                                                    else "not reproduced"), keys=("floor_sweep",)))
     return rows
 
 

@@ -23,6 +23,7 @@ def claims(m: dict) -> list[dict]:
                  f"samples {per_seed([off(p, 'samples') for p in det])}, reconstructions "
                  f"{per_seed([off(p, 'recon') for p in det])}; latent dimension {dims['mean']:.2f}",
                  f"reproduced if in every seed samples are off the surface at least {RATIO:g}× as often as "
-                 "reconstructions (floor 1e-4); partly if in some seeds", count_verdict(held, len(det)))]
+                 "reconstructions (floor 1e-4); partly if in some seeds", count_verdict(held, len(det)),
+                 keys=("arms.deterministic",))]
 
 

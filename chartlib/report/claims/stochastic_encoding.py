@@ -21,7 +21,8 @@ def claims(m: dict) -> list[dict]:
                     "deterministic, same seeds",
                     f"{per_seed([sto[s] for s in common])} vs {per_seed([det[s] for s in common])}; latent "
                      f"dimension {dims:.2f}", "reproduced if lower in every seed, partly if in some",
-                     count_verdict(lower, len(common))))
+                     count_verdict(lower, len(common)), keys=("arms.kernel", "arms.deterministic"),
+                     seeds=tuple(common)))
     critic = [off(p, "samples") for p in arms["critic"]["per_seed"]]
     if "failing_critic" not in arms:
         rows.append(row("04_stochastic_encoding", "book", "The score critic fails when its noise is too small and it "
@@ -34,7 +35,7 @@ def claims(m: dict) -> list[dict]:
                      f"{arms['failing_critic']['label'].removeprefix('stochastic, ')} vs the chapter's critic",
                      f"{per_seed(failing)} vs {per_seed(critic)}",
                      f"reproduced if at least {CRITIC:g}× the working critic's mean in every seed tried",
-                     count_verdict(bad, len(failing))))
+                     count_verdict(bad, len(failing)), keys=("arms.failing_critic", "arms.critic")))
     return rows
 
 

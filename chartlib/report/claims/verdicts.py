@@ -13,8 +13,11 @@ COLOURS = {"reproduced": "#d9f2d9", "partly": "#fff0c2", "not reproduced": "#f8d
 
 
 def verdict_style(key: str, value) -> str:
-    """Inline CSS for a summary table cell: the verdict cell is coloured by its verdict."""
-    return f"background: {COLOURS[value]}; font-weight: 600; white-space: nowrap" if key == "verdict" else ""
+    """Inline CSS for a summary table cell: the verdict cell is coloured by its verdict (dark text, so
+    that it reads in the dark theme too), the re-run command is set as code."""
+    if key == "verdict":
+        return f"background: {COLOURS[value]}; color: #222; font-weight: 600; white-space: nowrap"
+    return "font-family: var(--pst-font-family-monospace, monospace); font-size: 0.9em" if key == "command" else ""
 
 
 def verdict(reproduced: bool | None) -> str:
@@ -34,9 +37,15 @@ def per_seed(values: list[float], fmt: str = ".3f") -> str:
     return mean_sd(values, fmt, seeds=True)
 
 
-def row(stem: str, source: str, claim: str, measurement: str, value: str, rule: str, verdict: str) -> dict:
-    """One claim row; ``chapter`` (the title) is added by ``chartlib.report.claims.claims``."""
+def row(stem: str, source: str, claim: str, measurement: str, value: str, rule: str, verdict: str,
+        keys: tuple[str, ...] = (), seeds: tuple[int, ...] | None = None) -> dict:
+    """One claim row; ``chapter`` (the title), its evidence and the command that re-runs it are added by
+    ``chartlib.report.claims.claims``.  ``keys``: where in the chapter's measurements the value comes
+    from, as dotted paths (``"arms.chart"``, ``"sweep"``); ``seeds``: the seeds used when the rule
+    reads only some of them (default: every seed recorded under ``keys``)."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict={verdict!r} is not allowed: verdict must be one of {', '.join(VERDICTS)}")
+    if verdict != "not tested" and not keys:
+        raise ValueError(f"claim {claim!r}: name the measurements it reads (keys=...)")
     return {"stem": stem, "source": source, "claim": claim, "measurement": measurement, "value": value,
-            "rule": rule, "verdict": verdict}
+            "rule": rule, "verdict": verdict, "keys": list(keys), "seeds_used": None if seeds is None else list(seeds)}
