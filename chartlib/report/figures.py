@@ -10,6 +10,7 @@ downloadable notebooks 10-19 MB.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from chartlib.common.paths import book_build
 from .format import number
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+# near-black points (prior samples); the book's figure_theme.js draws this colour light in dark mode
+INK = "#111111"
 
 
 @dataclass
@@ -41,9 +44,28 @@ class Series:
         return self.points.ndim == 3
 
 
+RESOLUTION = 1000   # coordinates resolve 1/RESOLUTION of their own extent: finer than a pixel of any panel
+
+
+def decimals(span: float) -> int:
+    """Decimal places that resolve ``span / RESOLUTION``: a cloud 12 units wide is written to 0.01, one
+    1.2 wide to 0.001 (at most 6 places; 3 for an empty or single-valued array)."""
+    if not math.isfinite(span) or span <= 0:
+        return 3
+    return max(0, min(6, math.ceil(-math.log10(span / RESOLUTION))))
+
+
+def rounded(values: list[float]) -> list[float]:
+    """One coordinate of a point cloud, rounded to the decimals its own extent needs: the figure JSON
+    carries no digits a reader could see, even zoomed in on the cloud (slider frames are most of a page)."""
+    finite = [v for v in values if math.isfinite(v)]
+    places = decimals(max(finite) - min(finite)) if finite else 3
+    return [round(v, places) for v in values]
+
+
 def _coords(points: torch.Tensor, k: int) -> dict[str, list[float]]:
     p = points.detach().float().cpu()
-    return {axis: [round(v, 3) for v in p[:, i].tolist()] for i, axis in zip(range(k), "xyz")}
+    return {axis: rounded(p[:, i].tolist()) for i, axis in zip(range(k), "xyz")}
 
 
 def slider_figure(series: list[Series], steps: list[int], panel_titles: list[str], title: str = "",
@@ -153,7 +175,7 @@ def chart_figure(run, modes: torch.Tensor, title: str, dims: int = 2) -> go.Figu
     colors = mode_colors(data, modes)
     series = [Series("data", data, "#9a9a9a", panel=0, opacity=0.35),
               Series("samples Dec(z)", run.frames["samples"], mode_colors(run.frames["samples"][-1], modes), panel=0),
-              Series("prior z ~ N(0, I)", run.frames["prior"][0], "#111111", panel=1, size=2, opacity=0.35),
+              Series("prior z ~ N(0, I)", run.frames["prior"][0], INK, panel=1, size=2, opacity=0.35),
               Series("data latents E(x)", run.frames["latents"], colors, panel=1)]
     fig = slider_figure(series, run.steps, ["data space", "latent space"], title=title, dims=dims)
     return fig
