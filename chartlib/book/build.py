@@ -26,6 +26,7 @@ from pathlib import Path
 from chartlib.chapters.profiles import PROFILES
 from chartlib.common.paths import ROOT
 
+from .check import check as check_site
 from .timings import count_runs, ledger_path, record_timing
 
 MATHJAX = "mathjax@3.2.2"   # MathJax 3 is what Sphinx's mathjax extension targets
@@ -175,7 +176,8 @@ def _mathjax(static: Path):
 
 
 def stage_static(stage: Path):
-    """plotly.js from the installed plotly package, MathJax from npm: both served by the site.
+    """plotly.js from the installed plotly package, MathJax from npm, the figures' light/dark script
+    (``figure_theme.js``): all served by the site.
 
     They go to ``vendor/`` (listed in ``html_static_path``), not ``_static/``: Jupyter Book links
     every .js file under ``_static`` into every page, which would load all of MathJax's bundles.
@@ -185,6 +187,7 @@ def stage_static(stage: Path):
     static = stage / "vendor"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", static / "plotly.min.js")
+    shutil.copy2(Path(__file__).with_name("figure_theme.js"), static / "figure_theme.js")   # figures in dark mode
     _mathjax(static)
     _favicon_ico(stage / "extra")
 
@@ -243,6 +246,8 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
         raise BuildError(f"jupyter-book failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     record_timing(build_dir, profile, "render", round(time.perf_counter() - t_render, 1), "executed")
     html = build_dir / "html"
+    for problem in check_site(html):   # pages over the size bound, broken internal links (tests fail on them)
+        print(f"[book] warning: {problem}", flush=True)
     print(f"[book] done in {time.perf_counter() - total:.0f} s: open {html / 'index.html'}", flush=True)
     return html
 

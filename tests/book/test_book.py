@@ -132,7 +132,7 @@ NOTEBOOK_BOUND_MB = 4
 def test_downloadable_notebooks_carry_each_figure_once(built_book):
     stage = built_book.parent / ".stage" / "book"
     notebooks = [p for p in stage.glob("*.ipynb") if not p.name.endswith(".partial.ipynb")]
-    assert len(notebooks) == 6
+    assert len(notebooks) == 7     # six chapters and pages, and the build record's page
     for path in notebooks:
         assert path.stat().st_size < NOTEBOOK_BOUND_MB * 2**20, f"{path.name}: {path.stat().st_size / 2**20:.1f} MB"
         nb = json.loads(path.read_text())
@@ -183,6 +183,8 @@ PAGES = {
     "book/04_stochastic_encoding.html": (4, True, True, False),
     "book/05_mnist.html": (2, True, True, False),
     "book/06_summary.html": (0, False, False, True),
+    "book/build_record.html": (0, False, False, False),
+    "book/bibliography.html": (0, False, False, False),
     "search.html": (0, False, False, False),
     "genindex.html": (0, False, False, False),
 }
@@ -223,10 +225,26 @@ def _move_first_slider(pg):
     return before, after
 
 
+# the look figure_theme.js gives a figure in each mode (chartlib/book/figure_theme.js)
+FIGURE_LOOK = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map(
+  g => [g._fullLayout.paper_bgcolor, g._fullLayout.font.color])"""
+LOOKS = {"light": ["#fff", "#2a3f5f"], "dark": ["rgba(0, 0, 0, 0)", "#d5d9e0"]}
+
+
+def _theme_context(browser, mode: str | None, system: str = "light"):
+    """A browser context whose reader chose ``mode`` with the theme switcher (None: a first visit, so
+    the theme follows the system's ``system`` setting)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=system)
+    if mode is not None:   # what the theme switcher stores
+        ctx.add_init_script(f"localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}');")
+    return ctx
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("page", list(PAGES))
-def test_page_works_offline_in_a_browser(built_book, site, browser, page):
+def test_page_works_offline_in_a_browser(built_book, site, browser, page, mode):
     min_figures, math, slider, summary_table = PAGES[page]
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = _theme_context(browser, mode)
     pg = ctx.new_page()
     errors, outside = [], []
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -235,8 +253,14 @@ def test_page_works_offline_in_a_browser(built_book, site, browser, page):
           else outside.append(r.url))
     pg.goto(f"{site}/{page}", wait_until="load")     # the whole page parsed and its scripts run
     pg.wait_for_load_state("networkidle")
+    if page != "index.html":
+        assert pg.evaluate("document.documentElement.dataset.theme") == mode
     figures = pg.locator(".plotly-graph-div")
     assert figures.count() >= min_figures
+    if figures.count():   # the figures took the page's look: background and text colour
+        pg.wait_for_timeout(200)
+        looks = pg.evaluate(FIGURE_LOOK)
+        assert all(look == LOOKS[mode] for look in looks), looks
     for i in range(figures.count()):   # every figure was drawn by plotly.js
         assert figures.nth(i).locator(".main-svg").count() > 0, f"figure {i} on {page} did not render"
     if math:
@@ -253,10 +277,54 @@ def test_page_works_offline_in_a_browser(built_book, site, browser, page):
         assert any(h.endswith(".ipynb") for h in hrefs), "no notebook download link"
         assert any("mybinder.org" in h for h in hrefs) and any("colab.research.google.com" in h for h in hrefs)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SCREENSHOTS / (page.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
+    pg.screenshot(path=str(SCREENSHOTS / (page.replace("/", "_").removesuffix(".html") + f"-{mode}.png")),
+                  full_page=True)
     ctx.close()
     assert errors == [], f"console errors on {page}: {errors}"
     assert outside == [], f"requests leaving the machine from {page}: {outside}"
+
+
+@pytest.mark.parametrize("system", ["light", "dark"])
+def test_a_first_visit_follows_the_system_theme_and_the_switch_restyles_figures(built_book, site, browser, system):
+    """No choice stored yet (with no default mode configured, the theme logs "Got invalid theme mode"
+    here): the page takes the system's mode; switching the theme re-draws the figures in the other
+    look, without errors."""
+    ctx = _theme_context(browser, None, system)
+    pg = ctx.new_page()
+    errors = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"{site}/book/02_chart_transport.html", wait_until="load")
+    pg.wait_for_load_state("networkidle")
+    assert pg.evaluate("document.documentElement.dataset.theme") == system
+    pg.wait_for_timeout(200)
+    assert all(look == LOOKS[system] for look in pg.evaluate(FIGURE_LOOK))
+    other = "dark" if system == "light" else "light"
+    pg.evaluate(f"document.documentElement.dataset.theme = '{other}'")   # what the switcher does
+    pg.wait_for_timeout(500)
+    assert all(look == LOOKS[other] for look in pg.evaluate(FIGURE_LOOK))
+    ctx.close()
+    assert errors == [], errors
+
+
+def test_no_page_is_over_the_bound_and_no_internal_link_is_broken(built_book):
+    from chartlib.book import check
+
+    problems = check.check(built_book / "html")
+    assert problems == [], "\n".join(map(str, problems))
+    sizes = check.page_sizes(built_book / "html")
+    assert set(PAGES) <= set(sizes)
+
+
+def test_every_citation_resolves_to_the_one_bibliography(built_book):
+    html = built_book / "html" / "book"
+    bibliography = (html / "bibliography.html").read_text()
+    for stem in [*CHAPTERS, "05_mnist", "intro"]:
+        page = (html / f"{stem}.html").read_text()
+        cites = re.findall(r'href="bibliography\.html#([^"]+)"', page)
+        assert cites, f"{stem} cites nothing"
+        assert all(f'id="{c}"' in bibliography for c in cites), stem
+    assert "Research note" in bibliography and "shared/seed" not in (html / "intro.html").read_text()
 
 
 def test_an_interrupted_build_resumes_from_the_cached_runs(built_book):
