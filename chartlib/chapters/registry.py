@@ -40,7 +40,8 @@ def module_name(stem: str) -> str:
 
 @cache
 def chapters() -> tuple[Chapter, ...]:
-    """The measured chapters in book order (the summary and the intro are pages, not chapters)."""
+    """The measured chapters in book order (the intro, the summary, the build record and the
+    bibliography are pages, not chapters: no ``chartlib.chapters`` module carries their names)."""
     out = []
     for stem in toc_stems():
         name = module_name(stem)
