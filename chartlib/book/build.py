@@ -176,8 +176,8 @@ def _mathjax(static: Path):
 
 
 def stage_static(stage: Path):
-    """plotly.js from the installed plotly package, MathJax from npm, the figures' light/dark script
-    (``figure_theme.js``): all served by the site.
+    """plotly.js from the installed plotly package, MathJax from npm, the figures' scripts
+    (``figure_data.js`` unpacks their arrays, ``figure_theme.js`` follows light/dark): all served by the site.
 
     They go to ``vendor/`` (listed in ``html_static_path``), not ``_static/``: Jupyter Book links
     every .js file under ``_static`` into every page, which would load all of MathJax's bundles.
@@ -187,7 +187,9 @@ def stage_static(stage: Path):
     static = stage / "vendor"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", static / "plotly.min.js")
-    shutil.copy2(Path(__file__).with_name("figure_theme.js"), static / "figure_theme.js")   # figures in dark mode
+    # packed figure arrays; figures in dark mode, without the theme's light card
+    for name in ("figure_data.js", "figure_theme.js", "figures.css"):
+        shutil.copy2(Path(__file__).with_name(name), static / name)
     _mathjax(static)
     _favicon_ico(stage / "extra")
 

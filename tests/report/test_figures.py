@@ -35,24 +35,50 @@ def test_table_cells_write_numbers_by_magnitude(monkeypatch):
     assert "<td>2240</td><td>0.0123</td><td>1.5e-05</td>" in shown[0]
 
 
-def test_coordinates_carry_the_digits_their_extent_needs():
-    assert [figures.decimals(s) for s in (12.0, 1.2, 150.0, 2000.0, 0.0, float("nan"))] == [2, 3, 1, 0, 3, 3]
-    wide = figures.rounded([-6.1234, 0.0, 5.98765])           # 12 wide: to 0.01
-    narrow = figures.rounded([0.01234, 0.5, 1.23456])         # 1.2 wide: to 0.001
-    assert wide == [-6.12, 0.0, 5.99] and narrow == [0.012, 0.5, 1.235]
-    for values in ([-6.1234, 0.0, 5.98765], [0.01234, 0.5, 1.23456]):   # never off by more than 1/2000 of the extent
-        span = max(values) - min(values)
-        assert all(abs(a - b) <= span / (2 * figures.RESOLUTION) for a, b in zip(values, figures.rounded(values)))
+def _unpack(spec):
+    """What figure_data.js computes from a packed array."""
+    import base64
+
+    import numpy as np
+    return (spec["lo"] + np.frombuffer(base64.b64decode(spec["q16"]), dtype="<u2") * spec["step"]).tolist()
 
 
-def test_slider_frames_are_rounded_frame_by_frame_and_keep_every_step():
+def test_long_numeric_arrays_are_packed_within_half_a_step():
+    import random
+
+    rng = random.Random(0)
+    cloud = [round(rng.uniform(-6, 6), 3) for _ in range(400)]
+    packed = figures.pack({"x": cloud, "names": ["a"] * 100, "short": [1.5, 2.5], "holes": cloud[:99] + [float("nan")]})
+    assert set(packed["x"]) == {"q16", "lo", "step"}
+    assert packed["names"] == ["a"] * 100 and packed["short"] == [1.5, 2.5]   # only long finite numbers
+    assert isinstance(packed["holes"], list)
+    back = _unpack(packed["x"])
+    assert max(abs(a - b) for a, b in zip(back, cloud)) <= (max(cloud) - min(cloud)) / 131070 + 1e-12
+    assert len(packed["x"]["q16"]) < 0.5 * len(",".join(map(str, cloud)))   # under half the characters
+    steps = list(range(0, 5001, 50))                                          # integers come back exact
+    assert _unpack(figures.pack(steps)) == steps
+    assert _unpack(figures.pack([2.0] * 80)) == [2.0] * 80                   # a constant array
+
+
+def test_a_book_figure_is_packed_and_its_slider_keeps_every_step(monkeypatch):
+    import json
+    import re
+
     import torch
 
-    far = torch.linspace(-100, 100, 50).repeat(2, 1).T            # the first frame spans 200 units
-    near = torch.linspace(-1, 1, 50).repeat(2, 1).T / 3 + 0.123456  # the last spans 0.67
-    fig = figures.slider_figure([figures.Series("moving", torch.stack([far, near]))], [0, 10], ["panel"])
-    steps = fig.layout.sliders[0].steps
-    assert [s.label for s in steps] == ["0", "10"]
-    first, last = steps[0].args[0]["x"][0], steps[1].args[0]["x"][0]
-    assert all(v == round(v, 1) for v in first)                   # 0.1 resolves 1/2000 of 200 units
-    assert any(v != round(v, 3) for v in last) and all(v == round(v, 4) for v in last)
+    monkeypatch.setenv("CHARTLIB_BOOK_BUILD", "1")
+    frames = torch.randn(5, 100, 2)
+    fig = figures.slider_figure([figures.Series("moving", frames)], [0, 1, 2, 3, 4], ["panel"])
+    shown = []
+    import IPython.display
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    figures.show(fig)
+    html = shown[0]["text/html"]
+    layout = json.loads(re.search(r'Plotly\.newPlot\(\s*"[^"]+",\s*\[.*?\],\s*(\{.*\}),\s*\{"responsive"', html,
+                                  re.S).group(1))
+    steps = layout["sliders"][0]["steps"]
+    assert [s["label"] for s in steps] == ["0", "1", "2", "3", "4"]
+    for f, step in enumerate(steps):
+        x = _unpack(step["args"][0]["x"][0])
+        assert max(abs(a - b) for a, b in zip(x, frames[f, :, 0].tolist())) < 2e-3   # 3 decimals, then packed
+
