@@ -228,7 +228,7 @@ def _move_first_slider(pg):
 # the look figure_theme.js gives a figure in each mode (chartlib/book/figure_theme.js)
 FIGURE_LOOK = """() => Array.from(document.querySelectorAll('.plotly-graph-div')).map(
   g => [g._fullLayout.paper_bgcolor, g._fullLayout.font.color])"""
-LOOKS = {"light": ["#fff", "#2a3f5f"], "dark": ["rgba(0, 0, 0, 0)", "#d5d9e0"]}
+LOOKS = {"light": ["white", "#2a3f5f"], "dark": ["rgba(0,0,0,0)", "#d5d9e0"]}
 
 
 def _theme_context(browser, mode: str | None, system: str = "light"):
