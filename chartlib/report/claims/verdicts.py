@@ -17,7 +17,9 @@ def verdict_style(key: str, value) -> str:
     that it reads in the dark theme too), the re-run command is set as code."""
     if key == "verdict":
         return f"background: {COLOURS[value]}; color: #222; font-weight: 600; white-space: nowrap"
-    return "font-family: var(--pst-font-family-monospace, monospace); font-size: 0.9em" if key == "command" else ""
+    if key == "command":   # one line, so that "--profile" is not broken at its hyphen
+        return "font-family: var(--pst-font-family-monospace, monospace); font-size: 0.9em; white-space: nowrap"
+    return ""
 
 
 def verdict(reproduced: bool | None) -> str:
