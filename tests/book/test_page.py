@@ -3,6 +3,7 @@ build's log; the time a notebook will take; and the build's repair of measuremen
 hand overwrote (a tiny notebook executed by papermill, as the build does).  How figures reach the
 page: tests/report/test_figures.py."""
 import json
+import re
 
 import nbformat
 import pytest
@@ -97,3 +98,25 @@ def test_every_chapter_notebook_tells_setup_its_stem():
         nb = nbformat.read(path, as_version=4)
         assert any(f'stem="{path.stem}"' in c.source for c in nb.cells if c.cell_type == "code"), path.name
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
+
+
+# words that tell the history of the book rather than its content; history belongs in CHANGELOG.md
+HISTORY = re.compile(r"previous version|earlier version|this version of|an older version|no longer|"
+                     r"used to (?:be|show|train)|we now|is now (?:fixed|done)|formerly|this chapter (?:was|used)", re.I)
+
+
+def test_page_prose_tells_no_history():
+    """The markdown of every page (notebooks and .md pages): how the book came to be is the changelog's."""
+    sources = {p.name: [c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown"]
+               for p in (ROOT / "book").glob("*.ipynb")}
+    sources |= {p.name: [p.read_text()] for p in (ROOT / "book").glob("*.md")}
+    found = [(name, m.group(0)) for name, texts in sources.items() for t in texts for m in HISTORY.finditer(t)]
+    assert found == [], found
+    assert HISTORY.search("as the previous version of this chapter showed")   # the pattern does catch it
+
+
+def test_no_page_points_readers_outside_the_repository():
+    """The research note is cited from references.bib by title and section, not by a folder a clone lacks."""
+    for p in [*(ROOT / "book").glob("*.ipynb"), *(ROOT / "book").glob("*.md")]:
+        assert "shared/" not in p.read_text(), p.name
+    assert "@misc{chartnote" in (ROOT / "references.bib").read_text()
