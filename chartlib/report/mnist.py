@@ -237,6 +237,16 @@ def intrinsic_sentence(result: Result) -> str:
     return text
 
 
+def scale_sentence(result: Result) -> str:
+    """MNIST's dimension against scale in words (computed)."""
+    scale = result.measured["scale"]
+    ranks, noise = scale["ranks"], scale["noise"]
+    return (f"**Dimension against scale.** On {scale['n_points']} test digits the Gride estimate runs from "
+            f"{ranks[0]['dimension']:.1f} at k = {ranks[0]['k']} to {ranks[-1]['dimension']:.1f} at k = "
+            f"{ranks[-1]['k']}; with pixel noise of σ = {noise[-1]['sigma']:g} added, the two-NN estimate is "
+            f"{noise[-1]['dimension']:.1f} against {noise[0]['dimension']:.1f} at σ = {noise[0]['sigma']:g}.")
+
+
 def gap_sentence(result: Result) -> str:
     """What the gap study shows, in words (computed)."""
     rows = gap_rows(result)

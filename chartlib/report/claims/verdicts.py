@@ -2,7 +2,9 @@
 
 Verdicts: "reproduced" when the rule holds in every seed (or for every arm it names), "partly" when
 it holds in some, "not reproduced" when in none, "not tested" when the chapter did not measure it.
-For the book's own claims "reproduced" means that the claim holds in this build.
+For the book's own claims "reproduced" means that the claim holds in this build.  A verdict may
+carry a qualifier after a comma ("reproduced, inside the seed spread (...)"); ``verdict_word`` gives
+the verdict itself.
 """
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ VERDICTS = ("reproduced", "partly", "not reproduced", "not tested")
 COLOURS = {"reproduced": "#d9f2d9", "partly": "#fff0c2", "not reproduced": "#f8d4d4", "not tested": "#e8e8e8"}
 
 
+def verdict_word(text: str) -> str:
+    """The verdict of a verdict cell, without its qualifier: one of ``VERDICTS``."""
+    return text.split(",")[0].strip()
+
+
 def verdict_style(key: str, value) -> str:
     """Inline CSS for a summary table cell: the verdict cell is coloured by its verdict."""
-    return f"background: {COLOURS[value]}; font-weight: 600; white-space: nowrap" if key == "verdict" else ""
+    return f"background: {COLOURS[verdict_word(value)]}; font-weight: 600" if key == "verdict" else ""
 
 
 def verdict(reproduced: bool | None) -> str:
@@ -36,7 +43,7 @@ def per_seed(values: list[float], fmt: str = ".3f") -> str:
 
 def row(stem: str, source: str, claim: str, measurement: str, value: str, rule: str, verdict: str) -> dict:
     """One claim row; ``chapter`` (the title) is added by ``chartlib.report.claims.claims``."""
-    if verdict not in VERDICTS:
+    if verdict_word(verdict) not in VERDICTS:
         raise ValueError(f"verdict={verdict!r} is not allowed: verdict must be one of {', '.join(VERDICTS)}")
     return {"stem": stem, "source": source, "claim": claim, "measurement": measurement, "value": value,
             "rule": rule, "verdict": verdict}
