@@ -9,7 +9,7 @@ from chartlib.chapters.registry import chapters
 
 from .verdicts import VERDICTS, verdict_style, verdict_word
 
-__all__ = ["claims", "tally", "verdict_style", "VERDICTS"]
+__all__ = ["claims", "tally", "verdict_style", "verdict_word", "VERDICTS"]
 
 
 def claims(metrics: dict[str, dict]) -> list[dict]:
