@@ -80,9 +80,9 @@ def dimension_sentence(result: Result) -> str:
         ratios = {a.extra["latent_dim"]: _mean(a, "latent_two_nn") / _mean(a, "prior_two_nn") for a in mine}
         short = [d for d, r in ratios.items() if r < FILLS]
         highest = max(_mean(a, "latent_two_nn") for a in mine)
-        where = (f"from {short[0]}-D on its held-out latents are thinner than the prior (two-NN dimension below "
+        where = (f"from {short[0]}-D on their held-out latents are thinner than the prior (two-NN dimension below "
                  f"{FILLS:.0%} of the prior samples')" if short else
-                 "at every latent dimension trained its held-out latents are about as thick as the prior")
+                 "at every latent dimension trained their held-out latents are about as thick as the prior")
         parts.append(f"{enc} charts: {where}, and the latents' dimension never exceeds {highest:.1f}")
     return ("**Do the latents fill the prior?** " + "; ".join(parts) +
             f". MNIST's own two-NN dimension is {mnist:.1f} in pixels.")
@@ -93,15 +93,26 @@ def decoded_columns(result: Result) -> dict:
             "closed": "gap closed by the best fit"}
 
 
-def _closed(arm: Arm, key: str) -> float:
+def _closed(arm: Arm, key: str) -> float | None:
     """Share of the gap between decoding prior samples and decoding training latents that decoding ``key``
-    closes (mean over seeds): 0 = no better than the prior, 1 = as good as the training latents."""
+    closes (mean over the seeds that have a gap): 0 = no better than the prior, 1 = as good as the
+    training latents; None when in no seed the training latents decode better than the prior."""
     shares = []
     for p in arm.per_seed:
         fd = p["diagnosis"]["decoded_from"]
         gap = fd["prior"] - fd["train_latents"]
-        shares.append((fd["prior"] - fd[key]) / gap if gap > 0 else float("nan"))
-    return statistics.fmean(shares)
+        if gap > 0:
+            shares.append((fd["prior"] - fd[key]) / gap)
+    return statistics.fmean(shares) if shares else None
+
+
+def _with_gap(arms: list[Arm]) -> list[Arm]:
+    """The charts whose training latents decode better than their prior samples (in some seed)."""
+    return [a for a in arms if _closed(a, "prior") is not None]
+
+
+def _best_fit(arm: Arm, fits: list[str]) -> str:
+    return max(fits, key=lambda k: _closed(arm, k))
 
 
 def decoded_rows(result: Result) -> list[dict]:
@@ -111,8 +122,11 @@ def decoded_rows(result: Result) -> list[dict]:
     fits = keys[1:-1]
     for arm in _diagnosed(result):
         row = {"arm": arm.label, **{k: _pm(_values(arm, "decoded_from", k)) for k in keys}}
-        best = max(fits, key=lambda k: _closed(arm, k)) if fits else None
-        row["closed"] = f"{_closed(arm, best):.0%} ({source_label(best)})" if best else ""
+        if not fits or _closed(arm, "prior") is None:
+            row["closed"] = "no gap" if fits else ""
+        else:
+            best = _best_fit(arm, fits)
+            row["closed"] = f"{_closed(arm, best):.0%} ({source_label(best)})"
         rows.append(row)
     return rows
 
@@ -122,13 +136,20 @@ def decoded_sentence(result: Result) -> str:
     arms, keys = _diagnosed(result), sources(result)
     if not arms:
         return ""
-    parts = [f"a {source_label(k)} closes {statistics.median(_closed(a, k) for a in arms):.0%}" for k in keys[1:-1]]
+    gapped = _with_gap(arms)
     left = [_mean(a, "decoded_from", "train_latents") / statistics.fmean(
         seed_values(a.per_seed, "reconstruction", "scores", "fd")) for a in arms]
-    return (f"**Decoder or latent law?** Take the gap between a chart's samples (decoded prior noise) and its "
-            f"decodes of training latents as 100 %. Over the {len(arms)} charts (median), " + ", ".join(parts)
-            + f". Decoding training latents scores {statistics.median(left):.2f}× the FD of the held-out "
-            "reconstructions (median): that remainder is the decoder's, the rest of the gap is the latent law's.")
+    text = ("**Decoder or latent law?** Take the gap between a chart's samples (decoded prior noise) and its "
+            "decodes of training latents as 100 %. ")
+    if gapped:
+        parts = [f"a {source_label(k)} closes {statistics.median(_closed(a, k) for a in gapped):.0%}"
+                 for k in keys[1:-1]]
+        text += f"Over the {len(gapped)} charts that have such a gap (median), " + ", ".join(parts) + "."
+    if len(gapped) < len(arms):
+        text += (f" In {len(arms) - len(gapped)} of {len(arms)} charts the prior's samples already score as well as "
+                 "the decoded training latents or better, so there is no gap for a law to close.")
+    return text + (f" Decoding training latents scores {statistics.median(left):.2f}× the FD of the held-out "
+                   "reconstructions (median over all charts): what separates those two is the decoder's.")
 
 
 def mixture_rows(result: Result) -> list[dict]:
@@ -217,16 +238,17 @@ def conclusion(result: Result) -> str:
     (the latent law's when fitted laws close at least half of it, over the charts' median), whether the
     latents are thinner than the prior, and holes against class boundaries."""
     arms, keys = _diagnosed(result), sources(result)
-    fits = keys[1:-1]
-    if not arms or not fits:
+    fits, gapped = keys[1:-1], _with_gap(_diagnosed(result))
+    if not arms or not fits or not gapped:
         return ""
-    closed = statistics.median(max(_closed(a, k) for k in fits) for a in arms)
+    closed = statistics.median(_closed(a, _best_fit(a, fits)) for a in gapped)
     thin = sum(_mean(a, "latent_two_nn") < FILLS * _mean(a, "prior_two_nn") for a in arms)
     rho_d = statistics.median(_mean(a, "placement", "prior", "rho_distance_confidence") for a in arms)
     rho_s = statistics.median(_mean(a, "placement", "prior", "rho_share_confidence") for a in arms)
     if closed >= 0.5:
         text = (f"**What limits the samples.** Mostly the latent law: the best fitted law closes {closed:.0%} of "
-                "the gap between a chart's samples and its decodes of training latents (median over charts), "
+                f"the gap between a chart's samples and its decodes of training latents (median over the {len(gapped)} "
+                "charts with a gap), "
                 "with the decoder unchanged.")
     else:
         text = (f"**What limits the samples.** Mostly the decoder: the best fitted law closes only {closed:.0%} of "

@@ -141,11 +141,19 @@ def test_diagnosis_tables_and_sentences_follow_the_numbers():
     assert "a mixture of 10 closes 50%" in dx.decoded_sentence(result)
     dims = dx.dimension_rows(result)
     assert dims[0]["latent"] == "6.5 ± 0.71" and dims[0]["ratio"] == "0.542 ± 0.059"
-    assert "from 12-D on its held-out latents are thinner" in dx.dimension_sentence(result)
+    assert "from 12-D on their held-out latents are thinner" in dx.dimension_sentence(result)
     text = dx.placement_sentence(result)
     assert "2.00× as far" in text and "class boundaries" in text
     assert "FD 8.25" in dx.mixture_sentence(result) and "flow matching" in dx.mixture_sentence(result)
     assert [r["queries"] for r in dx.placement_rows(result)] == ["prior samples", "held-out digits"] * 2
+    text = dx.conclusion(result)
+    assert "Mostly the latent law" in text and "space-filling problem" in text and "where digit classes meet" in text
+    for arm in result.arms.values():                     # training latents decoding worse than the prior: no gap
+        for p in arm.per_seed:
+            if "diagnosis" in p:
+                p["diagnosis"]["decoded_from"]["train_latents"] = 2 * p["scores"]["fd"]
+    assert {r["closed"] for r in dx.decoded_rows(result)} == {"no gap"} and dx.conclusion(result) == ""
+    assert "no gap for a law to close" in dx.decoded_sentence(result) and "nan" not in dx.decoded_sentence(result)
     rec = result.record()
     fig = mf.score_figure({**rec, "floor": result.measured["floor"], "intrinsic": result.measured["intrinsic"]})
     names = {t.name for t in fig.data}
