@@ -160,6 +160,21 @@ def test_diagnosis_tables_and_sentences_follow_the_numbers():
     assert "chart + fitted mixture, deterministic" in names and "prior samples N(0, I)" in names
 
 
+def test_the_batch_sentence_judges_the_ratio_by_the_seed_spread():
+    result = _result({(12, "deterministic"): [10.0, 12.0, 14.0]})      # reconstructions score half: ratio 2
+    assert tx.batch_sentence(result) == ""
+    base = result.arms["d12-deterministic"]
+    for p, recon in zip(base.per_seed, (5.0, 5.5, 7.5)):                 # ratios 2.0, 2.18, 1.87: sd 0.16
+        p["reconstruction"]["scores"]["fd"] = recon
+    p = {**base.per_seed[0], "scores": _scores(9.5), "reconstruction": {"scores": _scores(5.0)}}
+    result.arms["gap-batch"] = Arm("gap-batch", "chart 12-D, deterministic, batch 1024", [], [p], {},
+                                   {"kind": "gap", "latent_dim": 12, "change": "batch"})
+    text = tx.batch_sentence(result)
+    assert "×1.90 its reconstructions, against ×2.00" in text and "inside the seed spread" in text
+    p["scores"] = _scores(6.0)
+    assert "outside the seed spread" in tx.batch_sentence(result)
+
+
 def test_fd_by_arm_gives_every_seed_in_seed_order():
     rec = _result({(12, "deterministic"): [10, 13], (32, "stochastic"): 20}).record()
     rec["arms"]["d12-deterministic"]["per_seed"].reverse()
