@@ -217,6 +217,6 @@ def scale_figure(scale: dict):
     fig.update_xaxes(type="category", title_text="pixel noise σ (pixels in [0, 1])", row=1, col=2)
     fig.update_yaxes(title_text="dimension", row=1, col=1)
     fig.update_yaxes(type="log", title_text="dimension", row=1, col=2)
-    fig.update_layout(height=420, template="plotly_white", margin=dict(l=50, r=20, t=60, b=60),
+    fig.update_layout(height=440, template="plotly_white", margin=dict(l=50, r=20, t=100, b=60),
                       title=f"MNIST's intrinsic dimension against scale ({scale['n_points']} test digits)")
     return fig
