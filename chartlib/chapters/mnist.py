@@ -40,20 +40,25 @@ from chartlib.core.fields import KernelField
 from chartlib.core.methods import ChartConfig, FlowConfig, euler_sample, restore
 from chartlib.core.nets import pick_device
 from chartlib.core.training import LR_SCHEDULES, PRECISIONS, Schedule
-from chartlib.datasets.mnist import MnistDigits, digit_images
+from chartlib.datasets.mnist import MnistDigits, digit_images, mnist_tensors
 from chartlib.measure import classifier as clf
-from chartlib.measure.intrinsic import mnist_intrinsic_dimension
+from chartlib.measure.intrinsic import mnist_intrinsic_dimension, mnist_scale_study
 from chartlib.measure.scores import latent_energy, recon_error, sampling_rate, spread
 from chartlib.runs.arms import Plan, Result, Stopwatch, train_arms
+
+from .mnist_diagnosis import diagnose
 
 TITLE = "MNIST"
 ENCODINGS = ("deterministic", "stochastic")
 GAP_DIM = 12              # the chart the gap study varies
 GAP_TEMPERATURES = (0.1, 0.2, 0.5)   # the gap study's broader kernels (relative, as the chapter's own)
+GAP_BATCH = 4             # the gap study's larger drift batch: this many times the chapter's batch
+CLAIM_DIMS = (12, 32, 128)   # the latent dimensions the note compared; they also train ``claim_seeds``
 FLOW = "flow"
 SPLIT_SEED = 424_242      # the shuffle that splits the test digits into held-out and reference
 EVAL_SEED = 515_151       # the noise behind every arm's evaluation samples
 FIBER_SEED = 616_161      # the fiber points of stochastic reconstructions
+FIT_SEED = 717_171        # the training digits the diagnosis fits latent laws to, and its fits and draws
 TIMING_SAMPLES = 500      # images per timed sampling call
 SCORE_KEYS = ("fd", "kid_mean", "kid_std", "class_kl", "confidence")
 
@@ -109,7 +114,16 @@ class MnistSettings:
     precision: str = "float32"          # "bfloat16": forward passes in training under autocast; "auto": see run()
     intrinsic_points: tuple[int, ...] = (1000, 2000, 5000)
     intrinsic_repeats: int = 3
-    gap_study: bool = True              # also train the 12-D deterministic chart longer and with 3x lambda (first seed)
+    gap_study: bool = True              # also train the 12-D deterministic chart longer, with 3x lambda, broader
+                                        # kernels and a 4x batch (first seed)
+    claim_seeds: tuple[int, ...] = (0, 1, 2)   # seeds trained at the note's dimensions (CLAIM_DIMS) besides ``seeds``
+    diagnosis: bool = True              # diagnose every chart (chartlib.chapters.mnist_diagnosis)
+    mixture_components: tuple[int, ...] = (10, 50)   # Gaussian mixtures fitted to each chart's training latents
+    fit_points: int = 10_000            # training digits whose latents the diagnosis fits laws to (>= n_eval)
+    neighbours: int = 10                # k of the diagnosis's label share among the nearest training latents
+    scale_points: int = 5000            # test digits of the dimension-against-scale study
+    scale_ranks: tuple[int, ...] = (1, 2, 4, 8, 16, 32)       # its Gride neighbour ranks
+    noise_sigmas: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1, 0.3)   # its pixel noise levels
 
     def __post_init__(self):
         check_int("steps", self.steps, 1)
@@ -139,6 +153,17 @@ class MnistSettings:
         object.__setattr__(self, "intrinsic_points", check_ints("intrinsic_points", self.intrinsic_points, 3, 60_000))
         check_int("intrinsic_repeats", self.intrinsic_repeats, 1, 20)
         check_bool("gap_study", self.gap_study)
+        object.__setattr__(self, "claim_seeds", check_ints("claim_seeds", self.claim_seeds, 0, 2**31 - 1)
+                           if self.claim_seeds else ())
+        check_bool("diagnosis", self.diagnosis)
+        check_int("fit_points", self.fit_points, self.n_eval, 60_000)
+        object.__setattr__(self, "mixture_components",
+                           check_ints("mixture_components", self.mixture_components, 1, self.fit_points - 1))
+        check_int("neighbours", self.neighbours, 1, 1000)
+        check_int("scale_points", self.scale_points, 100, 10_000)
+        object.__setattr__(self, "scale_ranks",
+                           check_ints("scale_ranks", self.scale_ranks, 1, (self.scale_points - 1) // 2))
+        object.__setattr__(self, "noise_sigmas", check_floats("noise_sigmas", self.noise_sigmas, 0, low_open=False))
 
     # ------------------------------------------------------------------ the configs it trains
 
@@ -170,15 +195,23 @@ class MnistSettings:
                           {"kind": "flow", "variant": v})
         for d in self.latent_dims:
             for e in self.encodings:
-                out[arm_key(d, e)] = Plan(f"chart {d}-D, {e}", [self.chart_config(d, e, seed) for seed in self.seeds],
-                                          {"kind": "chart", "latent_dim": d, "encoding": e})
+                configs = [self.chart_config(d, e, seed) for seed in self.seeds_at(d)]
+                facts = {"kind": "chart", "latent_dim": d, "encoding": e}
+                out[arm_key(d, e)] = Plan(f"chart {d}-D, {e}", configs, facts)
         out.update(self.gap_arms())
         return out
 
+    def seeds_at(self, latent_dim: int) -> tuple[int, ...]:
+        """The seeds a chart of this latent dimension trains: ``seeds``, and at the note's dimensions
+        (``CLAIM_DIMS``) ``claim_seeds`` too, so that the note's claims are decided over more seeds."""
+        extra = self.claim_seeds if latent_dim in CLAIM_DIMS else ()
+        return self.seeds + tuple(sd for sd in extra if sd not in self.seeds)
+
     def gap_arms(self) -> dict[str, Plan]:
         """The gap study: the deterministic chart at 12-D (else the first latent dimension), first seed,
-        trained twice as long, with three times the drift weight lambda, and with broader kernels
-        (``GAP_TEMPERATURES``)."""
+        trained twice as long, with three times the drift weight lambda, with broader kernels
+        (``GAP_TEMPERATURES``), and with ``GAP_BATCH`` times the batch (the drift field then sees as many
+        times more samples per step), each for the same steps unless stated."""
         if not self.gap_study or "deterministic" not in self.encodings:
             return {}
         d = GAP_DIM if GAP_DIM in self.latent_dims else self.latent_dims[0]
@@ -186,6 +219,7 @@ class MnistSettings:
         longer = replace(base, schedule=replace(base.schedule, steps=2 * self.steps))
         heavier = replace(base, drift_weight=3 * self.drift_weight)
         broader = replace(base, field=KernelField(GAP_TEMPERATURES, scale_free=True))
+        bigger = replace(base, schedule=replace(base.schedule, batch=GAP_BATCH * self.batch))
         facts = {"kind": "gap", "latent_dim": d, "encoding": "deterministic"}
         taus = ", ".join(f"{t:g}" for t in GAP_TEMPERATURES)
         return {"gap-steps": Plan(f"chart {d}-D, deterministic, {2 * self.steps} steps", [longer],
@@ -193,7 +227,9 @@ class MnistSettings:
                 "gap-lambda": Plan(f"chart {d}-D, deterministic, λ = {3 * self.drift_weight:g}", [heavier],
                                    {**facts, "change": "lambda"}),
                 "gap-temperatures": Plan(f"chart {d}-D, deterministic, τ = {taus}", [broader],
-                                         {**facts, "change": "temperatures"})}
+                                         {**facts, "change": "temperatures"}),
+                "gap-batch": Plan(f"chart {d}-D, deterministic, batch {GAP_BATCH * self.batch}", [bigger],
+                                  {**facts, "change": "batch"})}
 
 
 def arm_key(latent_dim: int, encoding: str) -> str:
@@ -203,15 +239,20 @@ def arm_key(latent_dim: int, encoding: str) -> str:
 
 PROFILES = {
     # every phenomenon at its smallest: two flow-matching variants, four latent dimensions, one seed
-    # (so no spread over seeds), no gap study; the digits are still blobs at this size.  Precision "auto":
+    # (so no spread over seeds), no gap study, a diagnosis with one small mixture; the digits are still
+    # blobs at this size.  Precision "auto":
     # bfloat16 forward passes where the device has bfloat16 units (on such a CPU 2.2x faster steps at
     # width 1024, FD within 1.3 of float32 on the same seed against 6-23 between seeds: 600 steps, 12-D
     # chart and flow matching, two seeds); float32 elsewhere, since emulated bfloat16 matmuls are tens of
     # times slower than float32 ones.
     "ci": MnistSettings(steps=200, batch=128, width=256, n_eval=1000, n_snapshots=6, kid_subsets=20,
                         latent_dims=(2, 12, 32, 128), flow_variants=(FLOW, "flow-velocity"), seeds=(0,),
-                        precision="auto", intrinsic_points=(1000,), intrinsic_repeats=2, gap_study=False),
-    "full": MnistSettings(precision="auto"),
+                        precision="auto", intrinsic_points=(1000,), intrinsic_repeats=2, gap_study=False,
+                        claim_seeds=(), fit_points=2000, mixture_components=(10,), scale_points=2000,
+                        scale_ranks=(1, 2, 4, 8, 16)),
+    # the diagnosis fits its laws to 5000 training latents (a 50-component mixture on 10,000 took 56 s per
+    # chart on 2 busy cores, on 5000 16 s)
+    "full": MnistSettings(precision="auto", fit_points=5000),
     # for a GPU: longer training, wider networks, three seeds, more latent dimensions
     "paper": MnistSettings(steps=10_000, width=1024, seeds=(0, 1, 2),
                            latent_dims=(2, 4, 6, 8, 10, 12, 14, 16, 24, 32, 64, 128), n_snapshots=21,
@@ -232,10 +273,25 @@ def held_out_split(n_eval: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images[order[:n_eval]], images[order[n_eval:]]
 
 
-def score_arm(cfg, run, s: "MnistSettings", held: torch.Tensor, score, device) -> dict:
+@dataclass(frozen=True)
+class Judge:
+    """What every arm is measured against: the held-out digits (n_eval, 784), the training digits the
+    diagnosis fits latent laws to (fit_points, 784) with their labels, and the classifier's scores
+    (``score(images) -> dict``) and confidence (``confidence(images) -> (n,)``)."""
+
+    held: torch.Tensor
+    train: torch.Tensor
+    labels: torch.Tensor
+    score: object
+    confidence: object
+
+
+def score_arm(cfg, run, s: "MnistSettings", judge: Judge, device) -> dict:
     """One trained arm's measurements: its ``n_eval`` samples' scores, sampling rate and, for a
-    chart, the scores of its reconstructions of the held-out digits, the reconstruction error and
-    the latent energy distance to the prior (and the mean sigma of a stochastic chart)."""
+    chart, the scores of its reconstructions of the held-out digits, the reconstruction error,
+    the latent energy distance to the prior (and the mean sigma of a stochastic chart) and, with
+    ``s.diagnosis``, its diagnosis (``chartlib.chapters.mnist_diagnosis``)."""
+    held, score = judge.held, judge.score
     method, g = restore(cfg, run, device), seeded(EVAL_SEED)
     fiber = isinstance(cfg, ChartConfig) and isinstance(cfg.encoder, Gaussian)
 
@@ -252,7 +308,8 @@ def score_arm(cfg, run, s: "MnistSettings", held: torch.Tensor, score, device) -
         out, dim, calls = {}, cfg.data.dim, cfg.euler_steps
     else:
         d = dim = cfg.latent_dim
-        images = _batched(sample, torch.randn(s.n_eval, d, generator=g))
+        noise = torch.randn(s.n_eval, d, generator=g)
+        images = _batched(sample, noise)
         eps = torch.randn(s.n_eval, d, generator=seeded(FIBER_SEED))
         latents = _batched(encode, held, eps)
         recon = _batched(sample, latents)
@@ -263,7 +320,14 @@ def score_arm(cfg, run, s: "MnistSettings", held: torch.Tensor, score, device) -
             out["mean_sigma"] = float(run.history["sigma"][-1])
         calls = 1
     rate = sampling_rate(lambda n: sample(torch.randn(n, dim, device=device)), TIMING_SAMPLES, s.timing_repeats, device)
-    return {"seed": cfg.schedule.seed, "scores": score(images), "n_samples": images.shape[0], **out,
+    scores = score(images)
+    if isinstance(cfg, ChartConfig) and s.diagnosis:
+        # the training digits' latents (a stochastic chart: one seeded point of each fiber)
+        train_z = _batched(encode, judge.train, torch.randn(judge.train.shape[0], d, generator=seeded(FIT_SEED)))
+        out["diagnosis"] = diagnose(lambda z: _batched(sample, z), (train_z, judge.labels), (latents, recon),
+                                    (noise, images, scores["fd"]), score, judge.confidence, s.mixture_components,
+                                    s.neighbours, FIT_SEED)
+    return {"seed": cfg.schedule.seed, "scores": scores, "n_samples": images.shape[0], **out,
             "train_seconds": run.seconds, "trained_on": run.device, "from_cache": run.cached,
             "sampling": {"network_evaluations": calls, "samples_per_second": rate}}
 
@@ -293,8 +357,15 @@ def run(s: MnistSettings, device=None) -> Result:
     def score(images):
         return clf.score_images(model, images.clamp(0, 1), ref_feats, kid_subsets=s.kid_subsets)
 
+    def confidence(images):
+        return clf.predict(model, images.clamp(0, 1))[1].max(dim=1).values
+
+    train_images, train_labels = mnist_tensors(True)
+    chosen = torch.randperm(train_images.shape[0], generator=seeded(FIT_SEED))[:s.fit_points]
+    judge = Judge(held, train_images[chosen], train_labels[chosen], score, confidence)
+
     def score_run(cfg, run):
-        return score_arm(cfg, run, s, held, score, device)
+        return score_arm(cfg, run, s, judge, device)
 
     real_digits = {"scores": score(held), "n_samples": held.shape[0]}
     arms = train_arms(s.arms(), score_run, device)
@@ -303,5 +374,6 @@ def run(s: MnistSettings, device=None) -> Result:
     classifier = {k: info[k] for k in ("test_accuracy", "sha256", "train_seconds", "cached")}
     measured = {"floor": real_digits, "classifier": classifier,
                 "n_eval": s.n_eval, "device": str(device),
-                "intrinsic": mnist_intrinsic_dimension(s.intrinsic_points, s.intrinsic_repeats)}
+                "intrinsic": mnist_intrinsic_dimension(s.intrinsic_points, s.intrinsic_repeats),
+                "scale": mnist_scale_study(s.scale_points, s.scale_ranks, s.noise_sigmas)}
     return Result(arms, measured, next(iter(arms.values())).runs[0].steps, clock.seconds())

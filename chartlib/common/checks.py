@@ -32,16 +32,17 @@ def check_float(name: str, value: Any, low: float, high: float | None = None, lo
     return float(value)
 
 
-def check_floats(name: str, values: Any, low: float = 0.0) -> tuple[float, ...]:
-    """A non-empty sequence of numbers, each > ``low``, as a tuple (one number counts as one value)."""
+def check_floats(name: str, values: Any, low: float = 0.0, low_open: bool = True) -> tuple[float, ...]:
+    """A non-empty sequence of numbers, each > ``low`` (``low_open=False``: >= ``low``), as a tuple (one
+    number counts as one value)."""
     if isinstance(values, (int, float)):
         values = (values,)
     try:
-        out = tuple(check_float(f"{name}[{i}]", v, low) for i, v in enumerate(values))
+        out = tuple(check_float(f"{name}[{i}]", v, low, low_open=low_open) for i, v in enumerate(values))
     except TypeError:
         out = ()
     if not out:
-        _fail(name, values, f"a non-empty list of numbers > {low}")
+        _fail(name, values, f"a non-empty list of numbers {'>' if low_open else '>='} {low}")
     return out
 
 

@@ -189,3 +189,19 @@ def noise_study(x: torch.Tensor, sigmas=(0.0, 0.01, 0.1, 1.0), seed: int = 0) ->
         noisy = base + s * torch.randn(base.shape, generator=g, dtype=torch.float64)
         rows.append({"sigma": s, "dimension": float(metrics.two_nn_dimension(noisy))})
     return rows
+
+
+def mnist_scale_study(n_points: int = 5000, ranks=(1, 2, 4, 8, 16, 32), sigmas=(0.0, 0.01, 0.03, 0.1, 0.3),
+                      seed: int = 0) -> dict:
+    """MNIST's dimension against scale, on ``n_points`` random test digits (pixels in [0, 1]): the Gride
+    estimate at each neighbour rank k (:func:`scale_curve`), and the two-NN estimate with Gaussian pixel
+    noise of each sigma added (:func:`noise_study`; sigma = 0.1 moves a digit by about 2.8 in L2,
+    against typical nearest-neighbour distances of 4 to 6).  JSON-ready; ``seconds`` is wall time."""
+    from chartlib.datasets import mnist
+    start = time.perf_counter()
+    test = mnist.digit_images(False)
+    if not 3 <= n_points <= test.shape[0]:
+        raise ValueError(f"n_points={n_points!r} is not allowed: between 3 and {test.shape[0]} test digits")
+    x = test[torch.randperm(test.shape[0], generator=torch.Generator().manual_seed(seed))[:n_points]]
+    return {"n_points": n_points, "seed": seed, "ranks": scale_curve(x, ranks), "noise": noise_study(x, sigmas, seed),
+            "seconds": time.perf_counter() - start}

@@ -124,7 +124,10 @@ def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
     dimension (mean over seeds, bars one sd), one line per encoding, and the same for the charts'
     reconstructions (dotted: what each chart could reach); flow matching (clean and velocity
     prediction) and real held-out digits as dashed lines; shaded bands where MNIST's own
-    two-NN dimension lies.  One panel per metric; legend entries toggle a series in every panel."""
+    two-NN dimension lies; where the charts were diagnosed, the same charts sampled from a fitted
+    mixture (dash-dot: a two-stage model, not the note's method) and a last panel with the two-NN
+    dimension of their held-out latents and of prior samples.  One panel per metric; legend entries
+    toggle a series in every panel."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -132,15 +135,20 @@ def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
               "kid_mean": "KID", "confidence": "mean classifier confidence"}
     charts = [a for a in result["arms"].values() if a["kind"] == "chart"]
     dims = sorted({a["latent_dim"] for a in charts}) or [1]
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[labels.get(m, m) for m in metrics],
-                        horizontal_spacing=0.1)
+    diagnosed = [a for a in charts if "diagnosis" in a["per_seed"][0]]
+    titles = [labels.get(m, m) for m in metrics] + (["two-NN dimension of the latents"] if diagnosed else [])
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.08)
     colours = {"deterministic": "#d62728", "stochastic": "#1f77b4"}
     span = [dims[0] / 1.3, dims[-1] * 1.3]
     for j, m in enumerate(metrics):
         for enc in ENCODINGS:
-            for kind, path, dash, symbol in (("chart", ("scores", m), "solid", "circle"),
-                                             ("reconstruction", ("reconstruction", "scores", m), "dot", "x")):
-                pts = sorted((a["latent_dim"], *_mean_sd(_by_seed(a, *path))) for a in charts if a["encoding"] == enc)
+            series = [("chart", ("scores", m), "solid", "circle", charts),
+                      ("reconstruction", ("reconstruction", "scores", m), "dot", "x", charts)]
+            if any(a["per_seed"][0]["diagnosis"]["mixture_prior"] for a in diagnosed):
+                series.append(("chart + fitted mixture", ("diagnosis", "mixture_prior", "scores", m), "dashdot",
+                               "diamond", diagnosed))
+            for kind, path, dash, symbol, arms in series:
+                pts = sorted((a["latent_dim"], *_mean_sd(_by_seed(a, *path))) for a in arms if a["encoding"] == enc)
                 if pts:
                     fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts],
                                              error_y=dict(type="data", array=[p[2] for p in pts], visible=True),
@@ -163,6 +171,52 @@ def score_figure(result: dict, metrics: tuple[str, ...] = ("fd", "class_kl")):
         fig.update_xaxes(type="log", tickvals=dims, title_text="latent dimension", row=1, col=j + 1)
         if m in ("fd", "kid_mean") and result["floor"]["scores"][m] > 0:
             fig.update_yaxes(type="log", row=1, col=j + 1)    # real digits score orders of magnitude below the arms
+    if diagnosed:
+        _latent_dimension_panel(fig, diagnosed, colours, len(titles), dims, _intrinsic_bands(result))
     fig.update_layout(height=520, template="plotly_white", margin=dict(l=50, r=20, t=60, b=150),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
+    return fig
+
+
+def _latent_dimension_panel(fig, charts: list[dict], colours: dict, col: int, dims: list[int], bands):
+    """The two-NN dimension of each diagnosed chart's held-out latents against d (one line per encoding,
+    mean over seeds, bars one sd), of as many prior samples (grey), and MNIST's bands."""
+    import plotly.graph_objects as go
+    for enc in ENCODINGS:
+        pts = sorted((a["latent_dim"], *_mean_sd(_by_seed(a, "diagnosis", "latent_two_nn")))
+                     for a in charts if a["encoding"] == enc)
+        if pts:
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                     error_y=dict(type="data", array=[p[2] for p in pts], visible=True),
+                                     name=f"held-out latents, {enc}", line=dict(color=colours[enc]),
+                                     marker=dict(symbol="triangle-up")), row=1, col=col)
+    prior = sorted({a["latent_dim"]: _mean_sd(_by_seed(a, "diagnosis", "prior_two_nn"))[0] for a in charts}.items())
+    fig.add_trace(go.Scatter(x=[d for d, _ in prior], y=[v for _, v in prior], mode="lines+markers",
+                             name="prior samples N(0, I)", line=dict(color="#7f7f7f", dash="dash")), row=1, col=col)
+    for _, low, high, colour in bands:
+        fig.add_hrect(y0=low, y1=high, fillcolor=colour, line_width=0, layer="below", row=1, col=col)
+    fig.update_xaxes(type="log", tickvals=dims, title_text="latent dimension", row=1, col=col)
+    fig.update_yaxes(type="log", title_text="two-NN dimension", row=1, col=col)
+
+
+def scale_figure(scale: dict):
+    """MNIST's dimension against scale (``measured["scale"]`` of the chapter): the Gride estimate against
+    the neighbour rank k (left) and the two-NN estimate against the pixel noise added (right)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=["Gride estimate against neighbour rank k", "two-NN estimate with pixel noise"])
+    ranks, noise = scale["ranks"], scale["noise"]
+    fig.add_trace(go.Scatter(x=[r["k"] for r in ranks], y=[r["dimension"] for r in ranks], mode="lines+markers",
+                             name="digits as they are", line=dict(color="#ff7f0e")), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[f"{r['sigma']:g}" for r in noise], y=[r["dimension"] for r in noise],
+                             mode="lines+markers", name="digits + N(0, σ² I)", line=dict(color="#1f77b4")),
+                  row=1, col=2)
+    fig.update_xaxes(type="log", tickvals=[r["k"] for r in ranks], title_text="k (scale: the 2k-th neighbour)",
+                     row=1, col=1)
+    fig.update_xaxes(type="category", title_text="pixel noise σ (pixels in [0, 1])", row=1, col=2)
+    fig.update_yaxes(title_text="dimension", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="dimension", row=1, col=2)
+    fig.update_layout(height=440, template="plotly_white", margin=dict(l=50, r=20, t=100, b=60),
+                      title=f"MNIST's intrinsic dimension against scale ({scale['n_points']} test digits)")
     return fig

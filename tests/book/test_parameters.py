@@ -46,6 +46,7 @@ def test_notebook_save_writes_profile_device_and_settings(tmp_path, monkeypatch)
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     ("03_space_filling", {"profile": "ci", "seeds": 0}, "seeds=0 is not allowed"),
     ("05_mnist", {"profile": "ci", "latent_dims": [12, 0]}, "latent_dims[1]=0 is not allowed"),
+    ("05_mnist", {"profile": "ci", "claim_seeds": [2, 2]}, "claim_seeds=[2, 2] is not allowed"),
     ("06_summary", {"profile": "fast"}, "profile='fast' is not allowed: profile must be one of ci, full"),
 ])
 def test_bad_parameter_fails_at_the_top(tmp_path, monkeypatch, notebook, params, message):

@@ -44,11 +44,24 @@ def test_settings_validate_and_profiles_are_instances():
         full.chart_config(12, "vae")
 
 
+def test_the_notes_dimensions_train_the_claim_seeds_too():
+    s = dataclasses.replace(ch.PROFILES["ci"], seeds=(0, 1), claim_seeds=(1, 2, 5))
+    arms = s.arms()
+    for d in s.latent_dims:
+        seeds = [c.schedule.seed for c in arms[ch.arm_key(d, "stochastic")].configs]
+        assert seeds == ([0, 1, 2, 5] if d in ch.CLAIM_DIMS else [0, 1])
+    assert ch.PROFILES["full"].seeds_at(12) == (0, 1, 2) and ch.PROFILES["full"].seeds_at(8) == (0, 1)
+    for bad in (dict(fit_points=500), dict(mixture_components=(0,)), dict(noise_sigmas=(-0.1,)),
+                dict(scale_ranks=(5000,)), dict(claim_seeds=(1, 1))):
+        with pytest.raises(ValueError, match="is not allowed"):
+            dataclasses.replace(ch.PROFILES["full"], **bad)
+
+
 def test_arms_train_every_seed_with_one_schedule_and_distinct_cache_keys():
     s = dataclasses.replace(ch.PROFILES["ci"], seeds=(0, 3), gap_study=True)
     arms = s.arms()
     charts = [ch.arm_key(d, e) for d in s.latent_dims for e in s.encodings]
-    assert list(arms) == [*s.flow_variants, *charts, "gap-steps", "gap-lambda", "gap-temperatures"]
+    assert list(arms) == [*s.flow_variants, *charts, "gap-steps", "gap-lambda", "gap-temperatures", "gap-batch"]
     assert ch.arm_key(12, "deterministic") == "d12-deterministic"
     for key, plan in arms.items():
         label, facts, cfgs = plan.label, plan.facts, plan.configs
@@ -76,6 +89,8 @@ def test_arms_train_every_seed_with_one_schedule_and_distinct_cache_keys():
     assert arms["gap-steps"].configs == [longer]
     assert arms["gap-lambda"].configs == [dataclasses.replace(base, drift_weight=3 * s.drift_weight)]
     assert arms["gap-temperatures"].configs == [dataclasses.replace(base, field=KernelField(ch.GAP_TEMPERATURES, True))]
+    bigger = dataclasses.replace(base.schedule, batch=ch.GAP_BATCH * s.batch)
+    assert arms["gap-batch"].configs == [dataclasses.replace(base, schedule=bigger)]
     assert ch.FLOW_VARIANTS[ch.FLOW][1:3] == ("clean", "clean")           # the chapter's baseline predicts the digit
     keys = [run_key(c) for plan in arms.values() for c in plan.configs]
     assert len(set(keys)) == len(keys)

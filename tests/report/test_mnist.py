@@ -13,8 +13,10 @@ from chartlib.chapters import mnist as ch
 from chartlib.core.training import Run
 from chartlib.measure.scores import spread
 from chartlib.report import mnist as tx
+from chartlib.report import mnist_diagnosis as dx
 from chartlib.report import mnist_figures as mf
 from chartlib.report.claims import mnist as cl
+from chartlib.report.claims.verdicts import verdict_style, verdict_word
 from chartlib.runs.arms import Arm, Result
 
 SCORES = ch.SCORE_KEYS
@@ -84,10 +86,93 @@ def test_note_claims_follow_their_rules_in_every_seed():
     # two seeds: the note-like one and a flat one -> every rule holds in one seed of two
     two = {k: [v, 10.0] for k, v in NOTE_LIKE.items()}
     claims = _note_claims(_result(two))
-    assert [c["verdict"] for c in claims] == ["partly"] * 6
+    assert [verdict_word(c["verdict"]) for c in claims] == ["partly"] * 6
     assert all(c["held"] == 1 and c["tested"] == 2 and "holds in 1 of 2" in c["evidence"] for c in claims)
     # only the note's dimensions count for its claims: a better 16-D chart does not refute "12-D is best"
     assert _note_claims(_result({**NOTE_LIKE, (16, "deterministic"): 1.0}))[0]["verdict"] == "reproduced"
+
+
+def test_a_verdict_says_when_a_difference_is_inside_the_seed_spread():
+    tight = {k: [v, v * 1.001, v * 0.999] for k, v in NOTE_LIKE.items()}
+    claims = _note_claims(_result(tight))
+    assert [c["verdict"] for c in claims] == ["reproduced"] * 6
+    assert "±" in claims[0]["evidence"] and "holds in 3 of 3 seeds" in claims[0]["evidence"]
+    # 32-D stochastic 14.5 vs deterministic 15: reproduced in every seed, but by less than one sd
+    loose = {**tight, (32, "deterministic"): [16.0, 15.0, 14.0], (32, "stochastic"): [15.5, 14.5, 13.5]}
+    claims = {c["claim"]: c["verdict"] for c in _note_claims(_result(loose))}
+    mitigates = claims["stochastic encoding mitigates the failure at larger latent dimensions"]
+    assert mitigates.startswith("reproduced, inside the seed spread") and "32-D deterministic" in mitigates
+    assert verdict_word(mitigates) == "reproduced" and "#d9f2d9" in verdict_style("verdict", mitigates)
+    assert cl.inside_spread({(1, "a"): [1.0], (2, "a"): [1.1]}, [((1, "a"), (2, "a"), 1.0)]) == []   # one seed
+    assert "another seed could turn" in cl.mnist_claims_sentence(_note_claims(_result(loose)), "full")
+
+
+def test_the_noise_level_claim_reads_both_curves():
+    def scale(ranks, noise):
+        return {"n_points": 100, "ranks": [{"k": 2 ** i, "dimension": d} for i, d in enumerate(ranks)],
+                "noise": [{"sigma": s, "dimension": d} for s, d in zip((0.0, 0.1, 0.3), noise)]}
+    assert cl.noise_level_claim(scale([14, 12, 10], [14, 30, 200]))["verdict"] == "reproduced"
+    assert cl.noise_level_claim(scale([14, 13.5, 13], [14, 30, 200]))["verdict"] == "partly"
+    row = cl.noise_level_claim(scale([14, 13.5, 13], [14, 14.5, 15]))
+    assert row["verdict"] == "not reproduced" and row["source"] == "note" and "×1.08" in row["value"]
+
+
+def _diagnosis(fd_prior: float, seed: int) -> dict:
+    """A made-up diagnosis of a chart: decoding training latents scores half the prior's FD."""
+    place = {"k": 10, "median_distance": 1.0, "mean_share": 0.9, "rho_distance_confidence": -0.1,
+             "rho_share_confidence": 0.5}
+    return {"latent_two_nn": 6.0 + seed, "prior_two_nn": 12.0,
+            "decoded_from": {"prior": fd_prior, "gaussian_fit": fd_prior, "mixture_10": 0.75 * fd_prior,
+                             "train_latents": fd_prior / 2},
+            "mixture_prior": {"components": 10, "scores": _scores(0.75 * fd_prior)},
+            "placement": {"prior": {**place, "median_distance": 2.0, "mean_share": 0.6}, "held_out": place}}
+
+
+def test_diagnosis_tables_and_sentences_follow_the_numbers():
+    result = _result({(12, "deterministic"): [10.0, 12.0], (128, "deterministic"): [40.0, 40.0]})
+    for arm in result.arms.values():
+        for p in arm.per_seed:
+            if arm.extra["kind"] == "chart":
+                p["diagnosis"] = _diagnosis(p["scores"]["fd"], p["seed"])
+    assert dx.sources(result) == ["prior", "gaussian_fit", "mixture_10", "train_latents"]
+    rows = dx.decoded_rows(result)
+    assert rows[0]["closed"] == "50% (mixture of 10)" and rows[0]["prior"] == "11 ± 1.4"
+    assert "a Gaussian fit closes 0%" in dx.decoded_sentence(result)
+    assert "a mixture of 10 closes 50%" in dx.decoded_sentence(result)
+    dims = dx.dimension_rows(result)
+    assert dims[0]["latent"] == "6.5 ± 0.71" and dims[0]["ratio"] == "0.542 ± 0.059"
+    assert "from 12-D on their held-out latents are thinner" in dx.dimension_sentence(result)
+    text = dx.placement_sentence(result)
+    assert "2.00× as far" in text and "class boundaries" in text
+    assert "FD 8.25" in dx.mixture_sentence(result) and "flow matching" in dx.mixture_sentence(result)
+    assert [r["queries"] for r in dx.placement_rows(result)] == ["prior samples", "held-out digits"] * 2
+    text = dx.conclusion(result)
+    assert "Mostly the latent law" in text and "space-filling problem" in text and "where digit classes meet" in text
+    for arm in result.arms.values():                     # training latents decoding worse than the prior: no gap
+        for p in arm.per_seed:
+            if "diagnosis" in p:
+                p["diagnosis"]["decoded_from"]["train_latents"] = 2 * p["scores"]["fd"]
+    assert {r["closed"] for r in dx.decoded_rows(result)} == {"no gap"} and dx.conclusion(result) == ""
+    assert "no gap for a law to close" in dx.decoded_sentence(result) and "nan" not in dx.decoded_sentence(result)
+    rec = result.record()
+    fig = mf.score_figure({**rec, "floor": result.measured["floor"], "intrinsic": result.measured["intrinsic"]})
+    names = {t.name for t in fig.data}
+    assert "chart + fitted mixture, deterministic" in names and "prior samples N(0, I)" in names
+
+
+def test_the_batch_sentence_judges_the_ratio_by_the_seed_spread():
+    result = _result({(12, "deterministic"): [10.0, 12.0, 14.0]})      # reconstructions score half: ratio 2
+    assert tx.batch_sentence(result) == ""
+    base = result.arms["d12-deterministic"]
+    for p, recon in zip(base.per_seed, (5.0, 5.5, 7.5)):                 # ratios 2.0, 2.18, 1.87: sd 0.16
+        p["reconstruction"]["scores"]["fd"] = recon
+    p = {**base.per_seed[0], "scores": _scores(9.5), "reconstruction": {"scores": _scores(5.0)}}
+    result.arms["gap-batch"] = Arm("gap-batch", "chart 12-D, deterministic, batch 1024", [], [p], {},
+                                   {"kind": "gap", "latent_dim": 12, "change": "batch"})
+    text = tx.batch_sentence(result)
+    assert "×1.90 its reconstructions, against ×2.00" in text and "inside the seed spread" in text
+    p["scores"] = _scores(6.0)
+    assert "outside the seed spread" in tx.batch_sentence(result)
 
 
 def test_fd_by_arm_gives_every_seed_in_seed_order():

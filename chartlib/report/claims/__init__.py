@@ -8,9 +8,9 @@ import importlib.util
 from chartlib.chapters.registry import chapters
 
 from ..build_record import rerun_command
-from .verdicts import VERDICTS, verdict_style
+from .verdicts import VERDICTS, verdict_style, verdict_word
 
-__all__ = ["claims", "tally", "verdict_style", "VERDICTS"]
+__all__ = ["claims", "tally", "verdict_style", "verdict_word", "VERDICTS"]
 
 
 def claims(metrics: dict[str, dict]) -> list[dict]:
@@ -72,4 +72,4 @@ def evidence(m: dict, r: dict) -> dict:
 
 def tally(rows: list[dict], source: str) -> dict[str, int]:
     """How many of ``source``'s claims ("note" or "book") got each verdict."""
-    return {v: sum(r["verdict"] == v and r["source"] == source for r in rows) for v in VERDICTS}
+    return {v: sum(verdict_word(r["verdict"]) == v and r["source"] == source for r in rows) for v in VERDICTS}
