@@ -34,7 +34,8 @@ def one_cpu_thread(chapter):
             return chapter(*args, **kwargs)
         finally:
             torch.set_num_threads(before)
-            close_pool()     # the chapter's worker processes (if it started any) end with it
+            from .executors import close_current
+            close_current()     # the chapter's workers (processes or a local cluster, if it started any) end with it
     return wrapped
 
 
