@@ -201,7 +201,7 @@ def local_cluster(workers: int, threads: int) -> Dask:
     torch threads per run are set by the run itself)."""
     from distributed import Client, LocalCluster
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=40)
+                           dashboard_address=":0", silence_logs=40)     # any free port, none fixed
     return Dask(Client(cluster), cluster)
 
 
