@@ -192,8 +192,8 @@ class Dask(Executor):
     def process_ids(self):
         if self.cluster is None:
             return []
-        return [w.process.pid for w in self.cluster.workers.values() if getattr(w, "process", None) is not None
-                and w.process.pid is not None] + list(self.client.run(os.getpid).values())
+        pids = [w.process.pid for w in self.cluster.workers.values() if getattr(w, "process", None) is not None]
+        return sorted({p for p in pids if p is not None} | set(self.client.run(os.getpid).values()))
 
 
 def local_cluster(workers: int, threads: int) -> Dask:
