@@ -64,6 +64,7 @@ class Executor:
     name = "executor"
     in_process = False
     workers = 1
+    closed = False
 
     def submit(self, fn: Callable, *args):
         """Start ``fn(*args)``; a future with ``done()``, ``result()`` and ``cancel()``."""
@@ -185,6 +186,7 @@ class Dask(Executor):
             self._submitted = []
 
     def close(self):
+        self.closed = True
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -240,7 +242,7 @@ def current(workers: int, threads: int) -> Executor:
     global _CURRENT
     chosen = setting()
     key = (chosen, workers, threads)
-    if _CURRENT is not None and _CURRENT[0] == key:
+    if _CURRENT is not None and _CURRENT[0] == key and not _CURRENT[1].closed:    # an interrupt closes a local cluster
         return _CURRENT[1]
     close_current()
     executor = make(chosen, workers, threads)

@@ -122,3 +122,20 @@ def test_an_interrupt_stops_the_batch_and_leaves_no_worker_behind(tmp_path, kind
     assert not [p for p in pids if _alive(p)]
     assert not list(tmp_path.glob("*.json"))          # nothing had finished, nothing is cached
     assert workers.worker_processes() == []
+
+
+def test_the_executor_is_kept_between_batches_until_closed(monkeypatch):
+    made = []
+
+    class Fake(executors.Executor):
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(executors, "make", lambda *a: made.append(Fake()) or made[-1])
+    monkeypatch.setenv(executors.EXECUTOR_ENV, "dask-local")
+    first = executors.current(2, 1)
+    assert executors.current(2, 1) is first and len(made) == 1
+    first.abort()
+    first.close()                                     # as an interrupt closes a local cluster
+    assert executors.current(2, 1) is not first and len(made) == 2
+    assert executors.current(3, 1) is made[2] and made[1].closed    # another worker count: a new one
