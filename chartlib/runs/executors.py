@@ -276,3 +276,4 @@ def close_current():
 
 
 atexit.register(close_current)
+pools.CHAPTER_END.append(close_current)      # a chapter's local cluster ends with the chapter, as its pool does
