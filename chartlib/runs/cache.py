@@ -321,6 +321,15 @@ def _name(cfg, label) -> str:
     return label or f"{_method_name(cfg)} seed {cfg.schedule.seed}"
 
 
+def _stored_meanwhile(cfg, key: str, folder: Path) -> methods.Run | None:
+    """The entry another process stored since the first lookup, or None (a damaged entry was reported
+    by that lookup already)."""
+    try:
+        return load(key, folder, cfg)
+    except CacheError:
+        return None
+
+
 def _train_missing(jobs: list[tuple], device: str | None, folder: Path, executor) -> dict[str, methods.Run]:
     """Train the ``(key, cfg, label)`` jobs, each key claimed first: a key another process holds is
     waited for and then loaded from the cache (or trained here, if that process did not store it)."""
@@ -336,7 +345,7 @@ def _train_missing(jobs: list[tuple], device: str | None, folder: Path, executor
             if claim is None:
                 theirs.append(job)
                 continue
-            run = _lookup(job[1], job[0], folder, stacklevel=5)      # it may have been stored meanwhile
+            run = _stored_meanwhile(job[1], job[0], folder)
             if run is None:
                 mine[job[0]] = (job, claim)
             else:
@@ -346,7 +355,7 @@ def _train_missing(jobs: list[tuple], device: str | None, folder: Path, executor
             job = theirs.pop(0)
             print(f"waiting for {_name(job[1], job[2])}: another process is training it into {folder}", flush=True)
             claim = claims.wait_claim(folder, job[0])
-            run = _lookup(job[1], job[0], folder, stacklevel=5)
+            run = _stored_meanwhile(job[1], job[0], folder)
             if run is None:
                 mine[job[0]] = (job, claim)
             else:

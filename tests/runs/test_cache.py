@@ -103,8 +103,9 @@ def test_damaged_entries_are_retrained(tmp_path, damage):
         meta.write_text(json.dumps(m))
     else:
         pt.unlink()
-    with pytest.warns(UserWarning, match="ignored and retrained"):
+    with pytest.warns(UserWarning, match="ignored and retrained") as caught:
         again = cache.cached(CFG, device="cpu", folder=tmp_path)
+    assert len([w for w in caught if "ignored and retrained" in str(w.message)]) == 1     # reported once
     assert not again.cached
     assert torch.equal(again.final["samples"], original.final["samples"])   # deterministic retrain
     assert cache.cached(CFG, device="cpu", folder=tmp_path).cached            # and the entry is whole again
