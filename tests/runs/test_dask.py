@@ -9,7 +9,6 @@ import time
 from dataclasses import replace
 
 import pytest
-import torch
 
 from chartlib.core.methods import ChartConfig, DriftConfig, train_run
 from chartlib.core.training import TrainingDiverged
@@ -88,17 +87,20 @@ def test_a_worker_killed_mid_run_is_retried_and_the_run_is_still_right(tmp_path,
     assert took < 4 * run.seconds + 30                         # retried once, no hang
 
 
-def test_a_worker_killed_with_no_retry_left_names_the_lost_run(tmp_path, one_thread):
-    import dask
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        ex = executors.local_cluster(2, 1)
+def _allow_failures(dask_scheduler, n: int) -> int:
+    before, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, n
+    return before
+
+
+def test_a_worker_killed_with_no_retry_left_names_the_lost_run(tmp_path, one_thread, cluster):
+    before = cluster.run_on_scheduler(_allow_failures, n=0)
     try:
-        _kill_the_worker_training(ex.client)
+        _kill_the_worker_training(cluster)
         start = time.monotonic()
         with pytest.raises(workers.RunLost, match=r"a worker process died .*slow one\. The 0 run\(s\).*\(dask;"):
-            cache.cached_all([SLOW], device="cpu", folder=tmp_path, executor=ex, labels=["slow one"])
+            cache.cached_all([replace(SLOW, schedule=replace(SLOW.schedule, seed=10))], device="cpu", folder=tmp_path,
+                             executor=executors.Dask(cluster), labels=["slow one"])
         assert time.monotonic() - start < 30
     finally:
-        ex.close()
+        cluster.run_on_scheduler(_allow_failures, n=before)
     assert not list(tmp_path.glob("*.json"))
-    assert torch.get_num_threads() == 1
