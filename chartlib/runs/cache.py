@@ -293,14 +293,7 @@ def cached_all(cfgs: list, device=None, folder: Path | None = None, labels: list
             else:
                 found[k] = run
     if missing:
-        if executor is None:
-            executor = executors.chosen_by_user()
-        if executor is None:
-            chosen = executors.setting()
-            if dev.type != "cpu":
-                count = torch.cuda.device_count() if dev.type == "cuda" else 1
-                workers = count if chosen is not None and chosen.kind == "dask-local" else 1
-            executor = executors.current(workers, torch.get_num_threads())
+        executor = executor or executors.chosen_by_user() or _default_executor(dev, workers, len(missing))
         # a worker picks its own device when none was asked for; here only the client's choice counts
         target = str(dev) if executor.in_process or device is not None or executor.name != "dask" else None
         found.update(_train_missing(list(missing.values()), target, folder, executor))
@@ -315,6 +308,19 @@ def cached_all(cfgs: list, device=None, folder: Path | None = None, labels: list
         else:                     # a config listed twice: its second copy comes from the cache
             out.append(cached(c, device=dev, folder=folder, label=label))
     return out
+
+
+def _default_executor(dev: torch.device, workers: int, missing: int):
+    """``$CHARTLIB_EXECUTOR``'s executor for ``missing`` runs: worker processes only as many as there
+    are runs (one run trains here), one per GPU for a local cluster, one at a time off the CPU otherwise."""
+    from . import executors
+    chosen = executors.setting()
+    local_cluster = chosen is not None and chosen.kind == "dask-local"
+    if dev.type != "cpu":
+        workers = max(1, torch.cuda.device_count()) if local_cluster and dev.type == "cuda" else 1
+    elif not local_cluster:          # a cluster is kept between batches: its size does not follow theirs
+        workers = min(workers, missing)
+    return executors.current(workers, torch.get_num_threads())
 
 
 def _name(cfg, label) -> str:
