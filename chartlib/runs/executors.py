@@ -78,8 +78,7 @@ class Executor:
                 ) -> Iterator[tuple[int, object]]:
         """``(i, fn(*arglists[i]))`` as each finishes.  A run's error is raised as it is; a dead worker
         raises ``RunLost(lost_message(indices not yet returned))`` within ``POLL_SECONDS``."""
-        futures = {self.submit(fn, *args): i for i, args in enumerate(arglists)}
-        pending = dict(futures)
+        pending = {self.submit(fn, *args): i for i, args in enumerate(arglists)}
         while pending:
             finished = [f for f in pending if f.done()]
             if not finished:
@@ -126,7 +125,12 @@ class Inline(Executor):
 
 class Processes(Executor):
     """Spawned worker processes on this machine (``chartlib.runs.workers.worker_pool``), each with
-    ``threads`` torch threads; a dead worker is noticed by ``lost``."""
+    ``threads`` torch threads; a dead worker is noticed by ``lost``.
+
+    The local default, not a Dask ``LocalCluster``: on this project's 2-core machine the cluster took
+    5.4 s to start against the pool's 3.6 s and 1.6 s to close against 0.1 s, trained 16 toy runs in
+    42.7 s against 32.0 s (``python -m benchmarks --only executors``), and the ci chapters 1-4 in 508 s
+    against 267 s, with every measurement identical."""
 
     name = "processes"
 
