@@ -51,7 +51,7 @@ def test_a_diverging_run_raises_its_own_error_from_the_cluster(tmp_path, one_thr
     assert all(e["key"] != cache.run_key(bad) for e in cache.LEDGER)
 
 
-def _kill_the_worker_training(client, after: float = 1.0):
+def _kill_the_worker_training(client, after: float = 0.3):
     """In a thread: once a task is being processed, wait ``after`` seconds and SIGKILL its worker;
     ``killed`` receives the time of the kill."""
     killed = []
@@ -73,7 +73,7 @@ def _kill_the_worker_training(client, after: float = 1.0):
 
 
 # a run of a few seconds here, long enough to be killed in the middle
-SLOW = DriftConfig(schedule=replace(SCHED, steps=800, seed=9))
+SLOW = DriftConfig(schedule=replace(SCHED, steps=2000, seed=9))
 
 
 def test_a_worker_killed_mid_run_is_retried_and_the_run_is_still_right(tmp_path, one_thread, cluster):
