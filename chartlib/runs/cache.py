@@ -327,13 +327,20 @@ def _name(cfg, label) -> str:
     return label or f"{_method_name(cfg)} seed {cfg.schedule.seed}"
 
 
-def _stored_meanwhile(cfg, key: str, folder: Path) -> methods.Run | None:
-    """The entry another process stored since the first lookup, or None (a damaged entry was reported
-    by that lookup already)."""
+def _sort_claimed(job: tuple, claim, folder: Path, mine: dict, done: dict):
+    """A job this process has claimed: loaded into ``done`` if another process stored it since the first
+    lookup (its claim released), else into ``mine`` to train.  A damaged entry was reported by that
+    lookup already, so here it only means "train it"."""
+    key, cfg, _ = job
     try:
-        return load(key, folder, cfg)
+        run = load(key, folder, cfg)
     except CacheError:
-        return None
+        run = None
+    if run is None:
+        mine[key] = (job, claim)
+    else:
+        claim.release()
+        done[key] = run
 
 
 def _train_missing(jobs: list[tuple], device: str | None, folder: Path, executor) -> dict[str, methods.Run]:
@@ -350,23 +357,12 @@ def _train_missing(jobs: list[tuple], device: str | None, folder: Path, executor
             claim = claims.try_claim(folder, job[0])
             if claim is None:
                 theirs.append(job)
-                continue
-            run = _stored_meanwhile(job[1], job[0], folder)
-            if run is None:
-                mine[job[0]] = (job, claim)
             else:
-                claim.release()
-                done[job[0]] = run
-        if not mine and theirs:
+                _sort_claimed(job, claim, folder, mine, done)
+        if not mine and theirs:            # all that is left trains elsewhere: wait for the first
             job = theirs.pop(0)
             print(f"waiting for {_name(job[1], job[2])}: another process is training it into {folder}", flush=True)
-            claim = claims.wait_claim(folder, job[0])
-            run = _stored_meanwhile(job[1], job[0], folder)
-            if run is None:
-                mine[job[0]] = (job, claim)
-            else:
-                claim.release()
-                done[job[0]] = run
+            _sort_claimed(job, claims.wait_claim(folder, job[0]), folder, mine, done)
         held = {k: claim for k, (_, claim) in mine.items()}
         try:
             done.update(_collect([job for job, _ in mine.values()], device, folder, executor, held, store=True))
