@@ -139,3 +139,28 @@ def test_the_executor_is_kept_between_batches_until_closed(monkeypatch):
     first.close()                                     # as an interrupt closes a local cluster
     assert executors.current(2, 1) is not first and len(made) == 2
     assert executors.current(3, 1) is made[2] and made[1].closed    # another worker count: a new one
+
+
+def test_an_executor_put_in_use_trains_every_batch_until_use_none(tmp_path, monkeypatch, one_thread):
+    from dataclasses import replace
+
+    from chartlib.core.training import Schedule
+    calls = []
+
+    class Counting(executors.Inline):
+        def collect(self, fn, arglists, lost_message):
+            calls.append(len(arglists))
+            return super().collect(fn, arglists, lost_message)
+
+    monkeypatch.setenv(executors.EXECUTOR_ENV, "nonsense")        # not read while an executor is in use
+    cfgs = [DriftConfig(schedule=Schedule(steps=5, batch=16, width=8, depth=1, n_snapshots=2, n_show=8, n_eval=8,
+                                          seed=s)) for s in range(2)]
+    try:
+        assert isinstance(executors.use(Counting()), Counting)
+        cache.cached_all(cfgs, device="cpu", folder=tmp_path, workers=2)
+        cache.cached_all([replace(cfgs[0], schedule=replace(cfgs[0].schedule, seed=7))], device="cpu", folder=tmp_path)
+        assert calls == [2, 1]
+        assert isinstance(executors.use(object()), executors.Dask)    # anything else is taken for a Client
+    finally:
+        executors.use(None)
+    assert executors.chosen_by_user() is None
