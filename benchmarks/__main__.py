@@ -14,7 +14,7 @@ from chartlib.common.paths import build_dir
 from chartlib.core.nets import pick_device
 from chartlib.report.build_record import BUDGETS
 
-from . import drift, stacked, training
+from . import drift, executors, stacked, training
 from .common import machine, matmul_rate, out_dir, write
 
 os.environ.setdefault("CHARTLIB_PROGRESS", "line")     # the trainers print one line, no progress bar (read per run)
@@ -53,7 +53,8 @@ def run_book(device, quick, repeats) -> dict:
 
 
 RUNNERS = {"matmul": run_matmul, "drift_field": drift.run, "training_step": training.run_training,
-           "sampling": training.run_sampling, "stacked_seeds": stacked.run_stacked, "book": run_book}
+           "sampling": training.run_sampling, "stacked_seeds": stacked.run_stacked,
+           "executors": executors.run_executors, "book": run_book}
 
 
 def _f(x, scale=1.0, digits=3):
@@ -102,6 +103,15 @@ def report() -> str:
             lines += [f"| {c['seeds']} | {_f(c['separate_seconds'], 1e3)} | {_f(c['stacked_seconds'], 1e3)} | "
                       f"{_f(c['separate_over_stacked'])} | {c['max_abs_parameter_difference']:.2g} |"
                       for c in r["cases"]]
+        elif name == "executors":
+            lines += ["| executor | workers | start-up s | runs | batch s | runs/min | peak MB per worker | close s "
+                      "| same bits as inline |", "|" + "---|" * 9]
+            for c in r["cases"]:
+                peaks = " / ".join(_f(p, digits=4) for p in c["peak_mb_per_worker"])
+                same = "–" if c["identical_to_inline"] is None else c["identical_to_inline"]
+                lines.append(f"| {c['executor']} | {c['workers']} | {_f(c['startup_seconds'])} | {c['runs']} | "
+                             f"{_f(c['batch_seconds'])} | {_f(c['runs_per_minute'])} | {peaks} | "
+                             f"{_f(c['close_seconds'])} | {same} |")
         elif name == "book":
             lines += ["| profile | total s | budget s | within | notebooks missing |", "|---|---|---|---|---|"]
             for k, p in r["profiles"].items():

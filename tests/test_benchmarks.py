@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("matmul", "drift_field", "training_step", "sampling", "stacked_seeds", "book")
+NAMES = ("matmul", "drift_field", "training_step", "sampling", "stacked_seeds", "executors", "book")
 
 
 def test_quick_benchmarks_write_sane_json(tmp_path):
     env = {**os.environ, "CHARTLIB_BUILD_DIR": str(tmp_path), "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--device", "cpu"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=180)
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| n | dim |" in proc.stdout                     # the Markdown summary was printed
     res = {n: json.loads((tmp_path / "bench" / f"{n}.json").read_text()) for n in NAMES}
@@ -54,6 +54,14 @@ def test_quick_benchmarks_write_sane_json(tmp_path):
     assert [c["seeds"] for c in stacked] == [1, 3]
     for c in stacked:       # stacking the seeds' networks trains each seed's network as it trains alone
         assert c["separate_seconds"] > 0 and c["stacked_seconds"] > 0 and c["max_abs_parameter_difference"] < 1e-6
+
+    ex = res["executors"]["cases"]
+    assert [c["executor"] for c in ex] == ["inline", "processes", "dask-local"]
+    for c in ex:               # every executor trains the runs bit for bit as this process does
+        assert c["startup_seconds"] >= 0 and c["batch_seconds"] > 0 and c["runs"] == 4 and c["close_seconds"] >= 0
+        assert abs(c["runs_per_minute"] - 60 * c["runs"] / c["batch_seconds"]) < 1e-9
+        assert len(c["peak_mb_per_worker"]) == c["workers"] and all(p > 100 for p in c["peak_mb_per_worker"])
+        assert c["identical_to_inline"] is (None if c["executor"] == "inline" else True)
 
     b = res["book"]                                           # the tmp build folder has no timings
     assert sorted(b["missing"]) == ["ci", "full"] and b["settings"]["budgets_seconds"] == {"ci": 300, "full": 2700}

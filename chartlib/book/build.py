@@ -254,6 +254,19 @@ def build(profile: str = "full", output: Path = ROOT, only: list[str] | None = N
     return html
 
 
+def use_executor(text: str):
+    """Check an executor setting at the top (a scheduler address must answer) and hand it to the
+    notebooks' kernels through ``$CHARTLIB_EXECUTOR``."""
+    from chartlib.runs import executors
+    try:
+        chosen = executors.parse(text)
+        if chosen.kind == "dask":
+            executors.connect(chosen.address).close()
+    except (ValueError, ConnectionError) as e:
+        raise BuildError(str(e).replace(f"{executors.EXECUTOR_ENV}=", "--executor ", 1)) from None
+    os.environ[executors.EXECUTOR_ENV] = text
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m chartlib.book", description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="full",
@@ -261,8 +274,13 @@ def main(argv=None):
     ap.add_argument("--output", default=str(ROOT), help="folder that receives _build/ and .stage/ (default: repo root)")
     ap.add_argument("--only", nargs="*",
                     help="execute only these notebooks (file stems); others keep their staged copy")
+    ap.add_argument("--executor", help="where missing runs train: inline, processes, dask-local or dask://host:port "
+                                       "(sets CHARTLIB_EXECUTOR for the notebooks; default: that variable, else "
+                                       "worker processes)")
     args = ap.parse_args(argv)
     try:
+        if args.executor is not None:
+            use_executor(args.executor)
         build(args.profile, Path(args.output), args.only)
     except BuildError as e:
         print(f"[book] build failed: {e}", file=sys.stderr)

@@ -198,85 +198,105 @@ def _lookup(cfg, key: str, folder: Path, stacklevel: int = 3) -> methods.Run | N
         return None
 
 
-def _unwritable(folder: Path, key: str, stacklevel: int = 3) -> str | None:
+def _unwritable(folder: Path, keys: list[str], stacklevel: int = 3) -> str | None:
     problem = writable(folder)
     if problem:
-        warnings.warn(f"the run cache cannot be written: {problem}. Training {key} without caching it; set "
+        names = ", ".join(keys)
+        warnings.warn(f"the run cache cannot be written: {problem}. Training {names} without caching it; set "
                       f"CHARTLIB_CACHE_DIR to a writable folder to keep trained runs.", stacklevel=stacklevel)
     return problem
 
 
 def cached(cfg, device=None, folder: Path | None = None, label: str | None = None) -> methods.Run:
-    """Load the run for ``cfg`` from the cache, or train it (and cache it) if absent or damaged.
+    """Load the run for ``cfg`` from the cache, or train it here (and cache it) if absent or damaged.
     ``label`` names the run in progress bars and errors (default: method and seed)."""
-    folder = cache_dir() if folder is None else Path(folder)
-    key = run_key(cfg)
-    run = _lookup(cfg, key, folder)
-    if run is not None:
-        _note(key, run, "loaded")
-        return run
-    problem = _unwritable(folder, key)
-    run = methods.train_run(cfg, device=device, label=label)
-    if not problem:
-        save(run, key, folder, cfg)
-    _note(key, run, "trained")
-    return run
+    from .executors import Inline
+    return cached_all([cfg], device=device, folder=folder, labels=[label], executor=Inline())[0]
 
 
-def _train_in_worker(cfg, device: str, label: str | None) -> bytes:
-    """Runs in a worker process (``chartlib.runs.workers.worker_pool``): train ``cfg`` and return the Run's
-    tensors and numbers serialised with ``torch.save`` (bytes cross the process boundary intact)."""
+def _train_job(cfg, device: str | None, label: str | None, threads: int, code: str, in_process: bool):
+    """Train ``cfg``.  In this process: the Run.  In a worker (a pool's process or a Dask worker): the
+    Run's tensors and numbers serialised with ``torch.save`` (bytes cross any boundary intact), trained
+    on ``threads`` torch threads (this process's count, so the bits do not depend on where it trained)
+    and on the worker's own device when ``device`` is None."""
+    if in_process:
+        return methods.train_run(cfg, device=device, label=label)
     import contextlib
-    with contextlib.redirect_stdout(io.StringIO()):      # the parent prints one line per finished run
-        run = methods.train_run(cfg, device=device, label=label)
+    if code != code_version():
+        raise RuntimeError(f"this worker's chartlib code version is {code_version()}, the client's {code}: install "
+                           f"the client's chartlib on every worker (runs trained by other code would be cached "
+                           f"under this code's keys)")
+    os.environ["CHARTLIB_PROGRESS"] = "line"            # no progress bars in workers; the client reports
+    torch.set_num_threads(threads)
+    with contextlib.redirect_stdout(io.StringIO()):
+        run = methods.train_run(cfg, device=_placed(device), label=label)
     buf = io.BytesIO()
     torch.save({"method": run.method, "steps": run.steps, "frames": run.frames, "final": run.final,
                 "history": run.history, "state": run.state, "seconds": run.seconds, "device": run.device}, buf)
     return buf.getvalue()
 
 
-def _unpacked(payload: bytes, cfg) -> methods.Run:
+def _placed(device: str | None):
+    """The device a worker trains on: ``device``, or its own best; on a Dask worker of several GPUs'
+    machine, the GPU of its number (a ``LocalCluster`` names its workers 0, 1, ...), one run per GPU."""
+    from chartlib.core.nets import pick_device
+    dev = pick_device() if device is None else torch.device(device)
+    if dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1:
+        try:
+            from distributed import get_worker
+            name = str(get_worker().name)
+        except (ImportError, ValueError):
+            return dev
+        if name.isdigit():
+            return torch.device("cuda", int(name) % torch.cuda.device_count())
+    return dev
+
+
+def _unpacked(payload, cfg) -> methods.Run:
+    if isinstance(payload, methods.Run):
+        return payload
     d = torch.load(io.BytesIO(payload), weights_only=True)
     return methods.Run(method=d["method"], config=asdict(cfg), steps=d["steps"], frames=d["frames"], final=d["final"],
                        history=d["history"], state=d["state"], seconds=d["seconds"], device=d["device"])
 
 
 def cached_all(cfgs: list, device=None, folder: Path | None = None, labels: list[str | None] | None = None,
-               workers: int | None = None) -> list[methods.Run]:
-    """``[cached(c) for c in cfgs]``, with the runs missing from the cache trained side by side in
-    ``workers`` processes (default ``chartlib.runs.workers.default_workers``: ``$CHARTLIB_WORKERS``, else 1;
-    always 1 off the CPU; 1 trains one after the other in this process, as ``cached`` does).
+               workers: int | None = None, executor=None) -> list[methods.Run]:
+    """``[cached(c) for c in cfgs]``, with the runs missing from the cache trained through ``executor``
+    (default ``chartlib.runs.executors.current``: ``$CHARTLIB_EXECUTOR``, else worker processes when
+    ``workers`` is more than 1, else this process), ``workers`` at once (default
+    ``chartlib.runs.workers.default_workers``; one per GPU off the CPU).
 
-    Each worker uses this process's torch thread count, so every run is bit for bit the run trained
-    alone.  This process saves each run as it arrives and notes it in the ledger as trained; a run
-    that fails (``TrainingDiverged``) raises its own error here and stops the workers: the runs that
-    had finished are cached (as one after the other), the failed and unfinished ones are not."""
+    Every worker uses this process's torch thread count, so every run is bit for bit the run trained
+    alone.  This process saves each run as it arrives and notes it in the ledger as trained.  A run
+    another process is training in the same cache folder (``chartlib.runs.claims``) is waited for and
+    loaded, not trained again.  A run that fails (``TrainingDiverged``) raises its own error here and
+    stops the workers: the runs that had finished are cached, the failed and unfinished ones are not."""
     from chartlib.core.nets import pick_device
 
-    from . import workers as pool
+    from . import executors
+    from . import workers as pools
     folder = cache_dir() if folder is None else Path(folder)
     labels = list(labels) if labels is not None else [None] * len(cfgs)
     if len(labels) != len(cfgs):
         raise ValueError(f"labels has {len(labels)} entries for {len(cfgs)} configs")
     dev = pick_device() if device is None else torch.device(device)
-    workers = pool.default_workers(dev) if workers is None else check_int("workers", workers, 1, 256)
-    if dev.type != "cpu":
-        workers = 1
+    workers = pools.default_workers(dev) if workers is None else check_int("workers", workers, 1, 256)
     keys = [run_key(c) for c in cfgs]
     found: dict[str, methods.Run] = {}
-    missing: dict[str, int] = {}          # key -> index of its first config
-    if workers > 1:
-        for i, (c, k) in enumerate(zip(cfgs, keys)):
-            if k in found or k in missing:
-                continue
-            run = _lookup(c, k, folder, stacklevel=2)
+    missing: dict[str, tuple] = {}          # key -> (key, cfg, label) of its first config
+    for c, k, label in zip(cfgs, keys, labels):
+        if k not in found and k not in missing:
+            run = _lookup(c, k, folder, stacklevel=4)
             if run is None:
-                missing[k] = i
+                missing[k] = (k, c, label)
             else:
                 found[k] = run
-    if len(missing) > 1 and writable(folder) is None:
-        found.update(_train_side_by_side([(k, cfgs[i], labels[i]) for k, i in missing.items()], str(dev), folder,
-                                         min(workers, len(missing))))
+    if missing:
+        executor = executor or executors.chosen_by_user() or _default_executor(dev, workers, len(missing))
+        # a worker picks its own device when none was asked for; here only the client's choice counts
+        target = str(dev) if executor.in_process or device is not None or executor.name != "dask" else None
+        found.update(_train_missing(list(missing.values()), target, folder, executor))
     out, handed = [], set()
     for c, k, label in zip(cfgs, keys, labels):
         if k in found and k not in handed:
@@ -285,61 +305,118 @@ def cached_all(cfgs: list, device=None, folder: Path | None = None, labels: list
                 _note(k, run, "loaded")
             handed.add(k)
             out.append(run)
-        else:
+        else:                     # a config listed twice: its second copy comes from the cache
             out.append(cached(c, device=dev, folder=folder, label=label))
     return out
 
 
-def _lost(jobs: list[tuple], trained: dict, folder: Path):
-    from .workers import RunLost
-    names = [label or f"{type(cfg).__name__} seed {cfg.schedule.seed}" for k, cfg, label in jobs if k not in trained]
-    return RunLost(f"a worker process died (killed, or out of memory) while these runs were training or waiting: "
-                   f"{', '.join(names)}. The {len(trained)} run(s) that had finished are cached in {folder}; "
-                   f"run it again to train the rest (CHARTLIB_WORKERS=1 trains one run at a time, in this process)")
+def _default_executor(dev: torch.device, workers: int, missing: int):
+    """``$CHARTLIB_EXECUTOR``'s executor for ``missing`` runs: worker processes only as many as there
+    are runs (one run trains here), one per GPU for a local cluster, one at a time off the CPU otherwise."""
+    from . import executors
+    chosen = executors.setting()
+    local_cluster = chosen is not None and chosen.kind == "dask-local"
+    if dev.type != "cpu":
+        workers = max(1, torch.cuda.device_count()) if local_cluster and dev.type == "cuda" else 1
+    elif not local_cluster:          # a cluster is kept between batches: its size does not follow theirs
+        workers = min(workers, missing)
+    return executors.current(workers, torch.get_num_threads())
 
 
-def _train_side_by_side(jobs: list[tuple], device: str, folder: Path, workers: int) -> dict[str, methods.Run]:
-    """Train ``(key, cfg, label)`` jobs in the worker pool; save and note each as it finishes."""
-    import queue
+def _name(cfg, label) -> str:
+    return label or f"{_method_name(cfg)} seed {cfg.schedule.seed}"
 
-    from . import workers as pools
-    pool = pools.worker_pool(workers, torch.get_num_threads())
-    done: queue.Queue = queue.Queue()
-    for k, cfg, label in jobs:
-        pool.apply_async(_train_in_worker, (cfg, device, label), callback=lambda r, k=k: done.put((k, r, None)),
-                         error_callback=lambda e, k=k: done.put((k, None, e)))
-    bar = None
-    if os.environ.get("CHARTLIB_PROGRESS", "bar") == "bar":            # interactive: one bar over the runs
-        from tqdm.std import tqdm
-        bar = tqdm(total=len(jobs), desc=f"{len(jobs)} runs in {workers} workers", unit="run", file=sys.stdout)
-    else:
-        print(f"training {len(jobs)} runs in {workers} worker processes")
-    trained, by_key = {}, {k: (cfg, label) for k, cfg, label in jobs}
+
+def _sort_claimed(job: tuple, claim, folder: Path, mine: dict, done: dict):
+    """A job this process has claimed: loaded into ``done`` if another process stored it since the first
+    lookup (its claim released), else into ``mine`` to train.  A damaged entry was reported by that
+    lookup already, so here it only means "train it"."""
+    key, cfg, _ = job
     try:
-        for _ in jobs:
-            while True:
-                try:
-                    k, payload, e = done.get(timeout=0.2)    # a timeout keeps the wait interruptible
-                    break
-                except queue.Empty:
-                    if pools.lost_workers():
-                        raise _lost(jobs, trained, folder) from None
-                    continue
-            cfg, label = by_key[k]
-            if e is not None:
-                raise e         # its own type and message (TrainingDiverged names the run and the step)
+        run = load(key, folder, cfg)
+    except CacheError:
+        run = None
+    if run is None:
+        mine[key] = (job, claim)
+    else:
+        claim.release()
+        done[key] = run
+
+
+def _train_missing(jobs: list[tuple], device: str | None, folder: Path, executor) -> dict[str, methods.Run]:
+    """Train the ``(key, cfg, label)`` jobs, each key claimed first: a key another process holds is
+    waited for and then loaded from the cache (or trained here, if that process did not store it)."""
+    from . import claims
+    if _unwritable(folder, [k for k, _, _ in jobs], stacklevel=5):
+        return _collect(jobs, device, folder, executor, {}, store=False)
+    done: dict[str, methods.Run] = {}
+    pending = jobs
+    while pending:
+        mine, theirs = {}, []
+        for job in pending:
+            claim = claims.try_claim(folder, job[0])
+            if claim is None:
+                theirs.append(job)
+            else:
+                _sort_claimed(job, claim, folder, mine, done)
+        if not mine and theirs:            # all that is left trains elsewhere: wait for the first
+            job = theirs.pop(0)
+            print(f"waiting for {_name(job[1], job[2])}: another process is training it into {folder}", flush=True)
+            _sort_claimed(job, claims.wait_claim(folder, job[0]), folder, mine, done)
+        held = {k: claim for k, (_, claim) in mine.items()}
+        try:
+            done.update(_collect([job for job, _ in mine.values()], device, folder, executor, held, store=True))
+        finally:
+            for claim in held.values():
+                claim.release()
+        pending = [job for job in theirs if job[0] not in done]
+    return done
+
+
+def _lost(names: list[str], trained: dict, folder: Path, executor) -> str:
+    return (f"a worker process died (killed, or out of memory) while these runs were training or waiting: "
+            f"{', '.join(names)}. The {len(trained)} run(s) that had finished are cached in {folder}; run it "
+            f"again to train the rest ({executor.name}; CHARTLIB_EXECUTOR=inline trains one run at a time, in "
+            f"this process)")
+
+
+def _collect(jobs: list[tuple], device: str | None, folder: Path, executor, held: dict, store: bool
+             ) -> dict[str, methods.Run]:
+    """Train ``(key, cfg, label)`` jobs through ``executor``; as each arrives, save it (``store``), release
+    its claim (``held``), note it and report it.  An error or an interrupt stops the executor's work."""
+    if not jobs:
+        return {}
+    code, threads = code_version(), torch.get_num_threads()
+    arglists = [(cfg, device, label, threads, code, executor.in_process) for _, cfg, label in jobs]
+    bar = None
+    if not executor.in_process:
+        if os.environ.get("CHARTLIB_PROGRESS", "bar") == "bar":            # interactive: one bar over the runs
+            from tqdm.std import tqdm
+            bar = tqdm(total=len(jobs), desc=f"{len(jobs)} runs in {executor.workers} workers", unit="run",
+                       file=sys.stdout)
+        else:
+            print(f"training {len(jobs)} runs in {executor.workers} worker processes")
+    trained = {}
+
+    def lost(indices):
+        return _lost([_name(jobs[i][1], jobs[i][2]) for i in indices], trained, folder, executor)
+    try:
+        for i, payload in executor.collect(_train_job, arglists, lost):
+            k, cfg, label = jobs[i]
             run = _unpacked(payload, cfg)
-            save(run, k, folder, cfg, stacklevel=3)
+            if store:
+                save(run, k, folder, cfg, stacklevel=5)
+            if k in held:
+                held.pop(k).release()
             _note(k, run, "trained")
             trained[k] = run
-            name = label or f"{run.method} seed {cfg.schedule.seed}"
             if bar is not None:
-                bar.set_postfix_str(f"{name}: {run.seconds:.1f} s", refresh=False)
+                bar.set_postfix_str(f"{_name(cfg, label)}: {run.seconds:.1f} s", refresh=False)
                 bar.update(1)
-            else:
-                print(f"trained {name}: {cfg.schedule.steps} steps in {run.seconds:.1f} s (worker)")
+            elif not executor.in_process:
+                print(f"trained {_name(cfg, label)}: {cfg.schedule.steps} steps in {run.seconds:.1f} s (worker)")
     except BaseException:
-        pools.close_pool()        # a failure or an interrupt: stop the workers; what they had is not cached
+        executor.abort()         # a failure or an interrupt: stop the workers; what they had is not cached
         raise
     finally:
         if bar is not None:

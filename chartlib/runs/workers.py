@@ -17,6 +17,9 @@ from chartlib.common.checks import check_int
 WORKERS_ENV = "CHARTLIB_WORKERS"
 
 
+CHAPTER_END: list = []      # further closers run when a toy chapter ends (``chartlib.runs.executors`` adds its own)
+
+
 def one_cpu_thread(chapter):
     """Run a toy chapter with one torch CPU thread, restoring the count after.
 
@@ -34,7 +37,8 @@ def one_cpu_thread(chapter):
             return chapter(*args, **kwargs)
         finally:
             torch.set_num_threads(before)
-            close_pool()     # the chapter's worker processes (if it started any) end with it
+            for close in (close_pool, *CHAPTER_END):     # the chapter's workers (if it started any) end with it
+                close()
     return wrapped
 
 

@@ -17,7 +17,7 @@ from chartlib.core.encoders import Gaussian
 from chartlib.core.fields import CriticField, KernelField
 from chartlib.core.methods import ChartConfig, DriftConfig, FlowConfig
 from chartlib.core.training import Schedule, TrainingDiverged
-from chartlib.runs import cache
+from chartlib.runs import cache, claims
 from tests.helpers import NaNData
 
 SCHED = Schedule(steps=8, batch=32, width=16, depth=1, n_snapshots=3, n_show=20, n_eval=40)
@@ -103,8 +103,9 @@ def test_damaged_entries_are_retrained(tmp_path, damage):
         meta.write_text(json.dumps(m))
     else:
         pt.unlink()
-    with pytest.warns(UserWarning, match="ignored and retrained"):
+    with pytest.warns(UserWarning, match="ignored and retrained") as caught:
         again = cache.cached(CFG, device="cpu", folder=tmp_path)
+    assert len([w for w in caught if "ignored and retrained" in str(w.message)]) == 1     # reported once
     assert not again.cached
     assert torch.equal(again.final["samples"], original.final["samples"])   # deterministic retrain
     assert cache.cached(CFG, device="cpu", folder=tmp_path).cached            # and the entry is whole again
@@ -113,7 +114,7 @@ def test_damaged_entries_are_retrained(tmp_path, damage):
 def test_a_failed_run_leaves_no_entry(tmp_path):
     with pytest.raises(TrainingDiverged, match="my arm · seed 0: loss became nan at step 0"):
         cache.cached(replace(CFG, data=NaNData()), device="cpu", folder=tmp_path, label="my arm · seed 0")
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [claims.FOLDER]      # its released claim's empty lock file
     assert cache.LEDGER == []                          # a failed run is not noted either
 
 
@@ -195,6 +196,11 @@ def _fill_the_disk_at(monkeypatch, failing_write: int):
     return writes
 
 
+def _entries(folder):
+    """The cache folder's files but the claims' lock files (``chartlib.runs.claims``)."""
+    return [p.name for p in folder.iterdir() if p.name != claims.FOLDER]
+
+
 @pytest.mark.parametrize("failing_write", [1, 2], ids=["payload", "json"])
 def test_a_full_disk_trains_on_uncached_and_leaves_nothing(tmp_path, monkeypatch, failing_write):
     writes = _fill_the_disk_at(monkeypatch, failing_write)
@@ -208,7 +214,7 @@ def test_a_full_disk_trains_on_uncached_and_leaves_nothing(tmp_path, monkeypatch
     assert len(messages) == 1                                  # once, not once per run
     assert str(tmp_path) in messages[0] and "No space left on device" in messages[0]
     assert "free space" in messages[0] and "CHARTLIB_CACHE_DIR" in messages[0]
-    assert list(tmp_path.iterdir()) == []                      # no .tmp, no payload without its JSON
+    assert _entries(tmp_path) == []                            # no .tmp, no payload without its JSON
     assert [e["event"] for e in cache.LEDGER] == ["trained", "trained"]
     monkeypatch.undo()                                         # space is freed: the next run is cached
     cache.cached(CFG, device="cpu", folder=tmp_path)
@@ -231,7 +237,7 @@ def test_stale_leftovers_are_swept_and_fresh_ones_kept(tmp_path):
         os.utime(path, (old, old))
     cache._SWEPT.clear()                                        # as a new process opening the cache
     assert cache.cached(CFG, device="cpu", folder=tmp_path).cached   # the whole entry, however old, is kept
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in whole + fresh)
+    assert sorted(_entries(tmp_path)) == sorted(p.name for p in whole + fresh)
     assert sorted(cache.sweep(tmp_path, min_age=0)) == sorted(p.name for p in fresh)
     assert all(p.exists() for p in whole)
 

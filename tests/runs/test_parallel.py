@@ -63,6 +63,13 @@ def test_one_worker_is_the_sequential_path(tmp_path, one_thread, monkeypatch):
     assert [e["event"] for e in cache.LEDGER] == ["trained"] * 2 and not any(r.cached for r in runs)
 
 
+def test_one_missing_run_trains_here_whatever_the_worker_count(tmp_path, one_thread, monkeypatch):
+    monkeypatch.setattr(workers, "worker_pool", lambda *a: pytest.fail("no pool for a single run"))
+    cache.cached(CONFIGS[0], device="cpu", folder=tmp_path)
+    runs = cache.cached_all(CONFIGS[:2], device="cpu", folder=tmp_path, workers=2)
+    assert [e["event"] for e in cache.LEDGER] == ["trained", "trained", "loaded"] and runs[0].cached
+
+
 def _steps(cfg, run) -> dict:
     return {"n": len(run.history["loss"])}
 
