@@ -44,6 +44,11 @@ def mean_sd(values: list[float], fmt: str = ".3f", sd_fmt: str | None = None, se
     return text + (f" over {len(values)} seeds" if seeds else "")
 
 
+def seeds_pm(values: list[float]) -> str:
+    """Per-seed values as "mean ± sd" to 3 (mean) and 2 (sd) significant digits (one seed: the value)."""
+    return mean_sd(values, ".3g", ".2g")
+
+
 def spread_text(summary: dict, fmt: str = ".3f") -> str:
     """"mean ± std" of a ``spread`` summary (the std of one seed is 0)."""
     return f"{_fmt(summary['mean'], fmt)} ± {_fmt(summary['std'], fmt)}"

@@ -14,12 +14,7 @@ from chartlib.measure.scores import seed_values
 from chartlib.runs.arms import Arm, Result
 
 from .claims.mnist import best_dimensions
-from .format import mean_sd, number
-
-
-def _pm(values: list[float]) -> str:
-    """Per-seed values as "mean ± sd" to 3 (mean) and 2 (sd) significant digits."""
-    return mean_sd(values, ".3g", ".2g")
+from .format import number, seeds_pm
 
 
 def _seeds(arm: Arm, *path: str) -> list[float]:
@@ -45,7 +40,7 @@ def flow_rows(result: Result) -> list[dict]:
         fds = _seeds(arm, "scores", "fd")
         rows.append({"arm": arm.label, "prediction": prediction, "loss": loss,
                      "times": "uniform" if mean is None else f"logit-normal, mean {mean:g}",
-                     "fd": _pm(fds), "confidence": _pm(_seeds(arm, "scores", "confidence")),
+                     "fd": seeds_pm(fds), "confidence": seeds_pm(_seeds(arm, "scores", "confidence")),
                      "per_seed": ", ".join(f"{f:.0f}" for f in fds)})
     return rows
 
@@ -59,10 +54,11 @@ def chart_rows(result: Result) -> list[dict]:
         fd, rec = _seeds(arm, "scores", "fd"), _seeds(arm, "reconstruction", "scores", "fd")
         sigma = [p["mean_sigma"] for p in arm.per_seed if "mean_sigma" in p]
         gap = [a / b for a, b in zip(fd, rec)]
-        rows.append({"arm": arm.label, "fd": _pm(fd), "recon_fd": _pm(rec), "gap": _pm(gap),
-                     "class_kl": _pm(_seeds(arm, "scores", "class_kl")),
-                     "confidence": _pm(_seeds(arm, "scores", "confidence")),
-                     "latent_energy": _pm(_seeds(arm, "latent_energy")), "mean_sigma": _pm(sigma) if sigma else ""})
+        rows.append({"arm": arm.label, "fd": seeds_pm(fd), "recon_fd": seeds_pm(rec), "gap": seeds_pm(gap),
+                     "class_kl": seeds_pm(_seeds(arm, "scores", "class_kl")),
+                     "confidence": seeds_pm(_seeds(arm, "scores", "confidence")),
+                     "latent_energy": seeds_pm(_seeds(arm, "latent_energy")),
+                     "mean_sigma": seeds_pm(sigma) if sigma else ""})
     return rows
 
 
