@@ -138,11 +138,29 @@ def log_weights_and_differences(x, positives, negatives, temperatures, scale_fre
     products = scratch["products"].chunk(2) if one_block else None
     threshold = _EXACT_BELOW * cols * info.tiny / info.eps             # below: recompute the row exactly
 
-    def finished(i: int, diff: torch.Tensor | None = None):
+    def pass_rows(rows: torch.Tensor, block: torch.Tensor | None) -> torch.Tensor:
+        """The (len(rows), cols) distances of the given movers exactly as the pass computed them: the
+        column sums in ``log_cols`` were made from these bits, and a far mover dominates its nearest
+        targets' columns, so its recomputed logits must round as they did (a product of other shape
+        rounds differently on some CPUs, and the mismatch, divided by a small temperature, left 2e-4
+        relative error in a far mover's field)."""
+        if block is not None:                                               # the one block, still alive
+            return block[rows]
+        out = torch.empty(len(rows), cols, **new)
+        for lo in starts:
+            hi = min(lo + width, cols)
+            out[:, lo:hi] = distances(lo, hi, reused(spare, n, hi - lo) if spare is not None else None)[rows]
+        return out
+
+    def finished(i: int, diff: torch.Tensor | None = None, block: torch.Tensor | None = None):
         """Temperature i's (log weight, diff), its badly served rows recomputed exactly."""
         log_w, diff, bad = finish(*sums[i], k, threshold, diff)
-        recompute_rows(bad.nonzero().flatten(), log_w, diff, temperatures[i], log_cols[i], xa, ta, m, scale,
-                        self_mask, max(1, budget // cols))
+        rows = bad.nonzero().flatten()
+        chunk = max(1, budget // cols)
+        for c in range(0, len(rows), chunk):
+            r = rows[c : c + chunk]
+            recompute_rows(r, pass_rows(r, block), log_w, diff, temperatures[i], log_cols[i], ta[:, :k], m,
+                           scale, self_mask)
         return log_w, diff
 
     for lo in starts:
@@ -187,7 +205,7 @@ def log_weights_and_differences(x, positives, negatives, temperatures, scale_fre
             if one_block:
                 diff = torch.mm(e, ta[:, :k], out=reused(scratch["products"], n, k)).T if merged else None
                 with flush.paused():
-                    yield finished(i, diff)
+                    yield finished(i, diff, dist)
         del dist, diag
 
     for i in range(0 if one_block else len(temperatures)):                  # all blocks' sums are in
@@ -195,23 +213,21 @@ def log_weights_and_differences(x, positives, negatives, temperatures, scale_fre
             yield finished(i)
 
 
-def recompute_rows(rows, log_w, diff, tau, log_col, xa, ta, m, scale, self_mask, chunk):
-    """The direct log-space formula with per-row shifts, for the rows the shared shifts served badly;
-    writes them into ``log_w`` (n,) and ``diff`` (k, n)."""
-    k, cols = ta.shape[1] - 2, ta.shape[0]
-    targets = ta[:, :k]
-    for i in range(0, len(rows), chunk):
-        r = rows[i : i + chunk]
-        dist = torch.mm(xa[r], ta.T).clamp_min_(0).sqrt_()                 # (len(r), cols)
-        if self_mask:
-            dist[torch.arange(len(r), device=dist.device), r] = math.inf
-        logits = dist * (-1.0 / (scale * tau))
-        log_a = logits - 0.5 * (torch.logsumexp(logits, dim=1, keepdim=True) + log_col)
-        lw, df = dist.new_zeros(len(r)), dist.new_zeros(len(r), k)
-        for sign, sl in ((-1.0, slice(0, m)), (1.0, slice(m, cols))):
-            lw += torch.logsumexp(log_a[:, sl], dim=1)
-            df.add_(torch.softmax(log_a[:, sl], dim=1) @ targets[sl], alpha=sign)
-        log_w[r], diff[:, r] = lw, df.T
+def recompute_rows(r, dist, log_w, diff, tau, log_col, targets, m, scale, self_mask):
+    """The direct log-space formula with per-row shifts for the rows ``r`` (len(r),) the shared shifts
+    served badly, from their distances ``dist`` (len(r), cols) to the targets (cols, k); writes them into
+    ``log_w`` (n,) and ``diff`` (k, n)."""
+    k, cols = targets.shape[1], targets.shape[0]
+    if self_mask:
+        dist = dist.clone()
+        dist[torch.arange(len(r), device=dist.device), r] = math.inf
+    logits = dist * (-1.0 / (scale * tau))
+    log_a = logits - 0.5 * (torch.logsumexp(logits, dim=1, keepdim=True) + log_col)
+    lw, df = dist.new_zeros(len(r)), dist.new_zeros(len(r), k)
+    for sign, sl in ((-1.0, slice(0, m)), (1.0, slice(m, cols))):
+        lw += torch.logsumexp(log_a[:, sl], dim=1)
+        df.add_(torch.softmax(log_a[:, sl], dim=1) @ targets[sl], alpha=sign)
+    log_w[r], diff[:, r] = lw, df.T
 
 
 def finish(neg: ShiftedSum, pos: ShiftedSum, row: ShiftedSum, k: int, threshold: float, diff=None):
